@@ -1,0 +1,45 @@
+# Model Hub recipes. Tools come from .venv (see README); `just --list` shows this file's comments.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+export PATH := justfile_directory() / ".venv/bin" + ":" + env_var("PATH")
+
+# List the recipes
+default:
+    @just --list
+
+# Validate the catalog and regenerate generated/ — what a release pipeline runs
+build:
+    python -m codegen build
+
+# Validate a catalog file without writing anything
+validate file="supported_models.json":
+    python -m codegen validate {{ file }}
+
+# Fail with a diff if generated/ is stale; lint and type-check
+check:
+    python -m codegen check
+    ruff check codegen tests bench
+    ruff format --check codegen tests bench
+    mypy
+    just typecheck-ts
+
+# Type-check generated/typescript under tsc --strict
+typecheck-ts: ui-deps
+    npm --prefix ui run --silent typecheck
+
+# Every test suite
+test: ui-deps
+    pytest
+
+# Rewrite the syrupy snapshots after an intended template change (commit them with the template)
+snapshot-update:
+    pytest tests/codegen --snapshot-update
+
+# Catalog toolchain benchmark: validate, build and import at 1,000 and 10,000 entries
+bench-catalog:
+    python bench/catalog_build.py
+
+# Install the dashboard's Node packages when package-lock.json is newer than node_modules
+ui-deps:
+    if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then npm ci --prefix ui --no-audit --no-fund; fi
