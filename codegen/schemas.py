@@ -80,7 +80,7 @@ def _rewrite_refs(node: Any, file: str, names: dict[str, str]) -> Any:
     return result
 
 
-def _check_transitions(name: str, definition: dict[str, Any]) -> None:
+def _check_transitions(file: str, name: str, definition: dict[str, Any]) -> None:
     table = definition.get("x-transitions")
     if table is None:
         return
@@ -88,9 +88,11 @@ def _check_transitions(name: str, definition: dict[str, Any]) -> None:
     seen = set()
     for edge in table:
         if set(edge) != {"from", "to", "on"} or edge["from"] not in states or edge["to"] not in states:
-            raise SchemaError(f"{name}: x-transitions edge {edge} must be {{from, to, on}} over {states}")
+            raise SchemaError(
+                f"schema/{file}: $defs/{name}: x-transitions edge {edge} must be {{from, to, on}} over {states}"
+            )
         if (edge["from"], edge["to"]) in seen:
-            raise SchemaError(f"{name}: x-transitions lists {edge['from']} -> {edge['to']} twice")
+            raise SchemaError(f"schema/{file}: $defs/{name}: x-transitions lists {edge['from']} -> {edge['to']} twice")
         seen.add((edge["from"], edge["to"]))
 
 
@@ -105,7 +107,7 @@ def bundle(schemas: SchemaSet) -> dict[str, Any]:
     defs: dict[str, Any] = {}
     for file, document in schemas.documents.items():
         for name, definition in document.get("$defs", {}).items():
-            _check_transitions(name, definition)
+            _check_transitions(file, name, definition)
             defs[name] = _rewrite_refs(definition, file, owner)
     root = _rewrite_refs({k: v for k, v in schemas.catalog.items() if k != "$defs"}, CATALOG_SCHEMA, owner)
     return {**copy.deepcopy(root), "$defs": defs}

@@ -22,6 +22,31 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 _UNEXPECTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
+_JSON_TYPES = {
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "null": "null",
+}
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type of a parsed value, as a phrase."""
+    for python_type, name in (
+        (bool, "boolean"),
+        (int, "integer"),
+        (float, "number"),
+        (str, "string"),
+        (list, "array"),
+        (dict, "object"),
+        (type(None), "null"),
+    ):
+        if isinstance(value, python_type):
+            return _JSON_TYPES[name]
+    return type(value).__name__
 
 
 def _unknown_properties(error: ValidationError, root: dict[str, Any]) -> list[Finding]:
@@ -47,6 +72,11 @@ def _schema_findings(error: ValidationError, root: dict[str, Any]) -> list[Findi
         return [Finding(pointer, str(error.schema["x-error"]))]
     if error.validator in ("additionalProperties", "unevaluatedProperties"):
         return _unknown_properties(error, root)
+    if error.validator == "type":
+        value = error.validator_value
+        expected = [str(kind) for kind in (value if isinstance(value, list) else [value])]
+        wanted = " or ".join(_JSON_TYPES.get(kind, kind) for kind in expected)
+        return [Finding(pointer, f"must be {wanted}, not {_json_type(error.instance)}")]
     if error.validator == "exclusiveMinimum":
         return [Finding(pointer, f"{error.instance!r} must be greater than {error.validator_value}")]
     if error.validator == "uniqueItems" and isinstance(error.instance, list):

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PACKAGES = ["codegen"]
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_all_is_sorted_and_complete(name):
+    package = importlib.import_module(name)
+    public = sorted(
+        n
+        for n, v in vars(package).items()
+        if not n.startswith("_")
+        and not hasattr(v, "__path__")
+        and getattr(v, "__module__", name).startswith(name + ".")
+    )
+    assert package.__all__ == sorted(package.__all__)
+    assert sorted(package.__all__) == public
