@@ -4,7 +4,9 @@ For each size, in a temporary directory (the repository's generated/ is never wr
 
 * validate: ``codegen.validate.validate_file`` on the synthetic catalog (JSON Schema plus rules);
 * build: ``codegen.build.generate`` plus ``codegen.build.write`` into a fresh directory, i.e. the
-  whole of ``python -m codegen build`` including the TypeScript output;
+  whole of ``python -m codegen build`` including the TypeScript output, in this (warm) process;
+* build (CLI): ``python -m codegen build`` as a fresh interpreter, imports included (what
+  ``just build`` costs; its bytecode cache is warmed once first);
 * import(generated): importing the generated ``catalog.py`` in a fresh interpreter whose ``.pyc``
   was warmed by one earlier run (``generated.types`` is imported first, untimed);
 * json.load+pydantic: in the same kind of fresh interpreter, ``json.load`` of the same catalog file
@@ -15,7 +17,7 @@ For each size, in a temporary directory (the repository's generated/ is never wr
   working set at every size, separating the table's size from CPU-cache effects).
 
 Every figure is the median of ``--repeat`` runs (the machine is noisy); the spread follows the
-table. The goals from the issue are checked at the end: build(10,000) <= 3 s, import/baseline
+table. The goals from the issue are checked at the end: build (CLI) of 10,000 <= 3 s, import/baseline
 <= 0.5 at 10,000 entries, and lookup by id O(1) (the ns/lookup ratio between the largest and the
 smallest size is about 1).
 
@@ -115,6 +117,7 @@ class Result:
     size: int
     validate: list[float] = field(default_factory=list)
     build: list[float] = field(default_factory=list)
+    cli_build: list[float] = field(default_factory=list)
     imports: list[float] = field(default_factory=list)
     baseline: list[float] = field(default_factory=list)
     lookup_ns: list[float] = field(default_factory=list)
@@ -227,6 +230,16 @@ def measure(size: int, models: list[dict[str, Any]], scratch: Path, pycache: Pat
         files = generate(catalog, SCHEMA_DIR, display)
         write(files, out)
         result.build.append(time.perf_counter() - start)
+    cli = [sys.executable, "-I", "-X", f"pycache_prefix={pycache}", "-m", "codegen", "build"]
+    cli += ["--catalog", str(catalog), "--out", str(scratch / "out-cli")]
+    for run in range(repeat + 1):  # the first run warms the bytecode cache and is not counted
+        start = time.perf_counter()
+        completed = subprocess.run(cli, capture_output=True, text=True, check=False)
+        elapsed = time.perf_counter() - start
+        if completed.returncode != 0:
+            raise SystemExit(f"python -m codegen build failed:\n{completed.stderr}")
+        if run:
+            result.cli_build.append(elapsed)
     if (out / "types.py").read_text(encoding="utf-8") != (ROOT / "generated" / "types.py").read_text(encoding="utf-8"):
         raise SystemExit('generated/types.py differs from what the schema produces; run "just build" first')
 
@@ -284,6 +297,7 @@ def report(results: list[Result], repeat: int) -> str:
         "entries",
         "validate",
         "build",
+        "build (CLI)",
         "import(generated)",
         "json.load+pydantic",
         "import/baseline",
@@ -297,6 +311,7 @@ def report(results: list[Result], repeat: int) -> str:
                 str(r.size),
                 f"{median(r.validate):.3f} s",
                 f"{median(r.build):.3f} s",
+                f"{median(r.cli_build):.3f} s",
                 f"{median(r.imports):.4f} s",
                 f"{median(r.baseline):.4f} s",
                 f"{r.ratio:.2f}x",
@@ -315,6 +330,7 @@ def report(results: list[Result], repeat: int) -> str:
             for label, values in (
                 ("validate", r.validate),
                 ("build", r.build),
+                ("build-cli", r.cli_build),
                 ("import", r.imports),
                 ("baseline", r.baseline),
             )
@@ -330,9 +346,10 @@ def report(results: list[Result], repeat: int) -> str:
     if at_goal is None:
         goals.append(f"build({GOAL_SIZE}) and import/baseline: n/a ({GOAL_SIZE} not among --sizes)")
     else:
-        build = median(at_goal.build)
+        build = median(at_goal.cli_build)
         goals.append(
-            f"build({GOAL_SIZE}) <= {BUILD_GOAL_SECONDS:g} s: {verdict(build <= BUILD_GOAL_SECONDS)} ({build:.2f} s)"
+            f"build (CLI) of {GOAL_SIZE} <= {BUILD_GOAL_SECONDS:g} s: {verdict(build <= BUILD_GOAL_SECONDS)} "
+            f"({build:.2f} s; in-process {median(at_goal.build):.2f} s)"
         )
         goals.append(
             f"import/baseline <= {IMPORT_RATIO_GOAL:g}: {verdict(at_goal.ratio <= IMPORT_RATIO_GOAL)} "
@@ -340,15 +357,15 @@ def report(results: list[Result], repeat: int) -> str:
         )
     if len(results) >= 2:
         small, large = min(results, key=lambda r: r.size), max(results, key=lambda r: r.size)
-        for label, large_ns, small_ns in (
-            ("all ids", large.lookup_ns, small.lookup_ns),
-            (f"fixed {HOT_IDS} ids", large.hot_lookup_ns, small.hot_lookup_ns),
-        ):
-            ratio = median(large_ns) / median(small_ns)
-            goals.append(
-                f"lookup {large.size}/{small.size} ratio, {label}: {ratio:.2f}x "
-                f"(O(1) {verdict(ratio <= LOOKUP_RATIO_LIMIT)}, limit {LOOKUP_RATIO_LIMIT:g}x)"
-            )
+        # The verdict uses the fixed working set: with ids drawn from the whole catalog the ratio also
+        # measures CPU caches (10,000 entries no longer fit), not the dict's O(1) lookup.
+        fixed = median(large.hot_lookup_ns) / median(small.hot_lookup_ns)
+        spread = median(large.lookup_ns) / median(small.lookup_ns)
+        goals.append(
+            f"lookup O(1): {verdict(fixed <= LOOKUP_RATIO_LIMIT)}: ns/lookup {large.size}/{small.size} = {fixed:.2f}x "
+            f"over a fixed set of {HOT_IDS} ids (limit {LOOKUP_RATIO_LIMIT:g}x); {spread:.2f}x with ids from the "
+            "whole catalog, where CPU caches differ"
+        )
     lines.append("goals:")
     lines += [f"  {goal}" for goal in goals]
     return "\n".join(lines)

@@ -13,6 +13,7 @@ import types
 import warnings
 from contextlib import contextmanager
 from enum import Enum
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -25,7 +26,7 @@ from codegen.render import TEMPLATES, environment, upper_snake
 from codegen.schemas import declared_properties
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 
 def render_types(bundle: dict[str, Any], header: str) -> str:
@@ -69,41 +70,59 @@ def loaded_module(name: str, source: str) -> Iterator[types.ModuleType]:
         del sys.modules[name]
 
 
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return encode_basestring(value)  # a JSON string literal is a valid Python one
+    if isinstance(value, bool | int):
+        return repr(value)
+    raise SchemaError(f"cannot write {value!r} as a Python literal")
+
+
+def _tuple(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
 class _LiteralWriter:
-    """Writes catalog values as Python source and remembers which generated names it used."""
+    """Writes catalog values as Python source and remembers which generated names it used.
+
+    Each struct's fields are planned once (a writer function per field, chosen from its schema), so
+    writing 10,000 entries does not re-walk the schema for every value.
+    """
 
     def __init__(self, bundle: dict[str, Any], module: types.ModuleType) -> None:
         self.bundle = bundle
         self.module = module
         self.used: set[str] = set()
+        self._plans: dict[str, list[tuple[str, Callable[[Any], str]]]] = {}
 
-    def value(self, value: Any, schema: dict[str, Any]) -> str:
-        """Source for ``value`` typed by ``schema``: enums as members, arrays as tuples, objects as structs."""
+    def _writer(self, schema: dict[str, Any]) -> Callable[[Any], str]:
+        """How to write a value of ``schema``: enums as members, arrays as tuples, objects as structs."""
         name = schema.get("$ref", "").removeprefix("#/$defs/")
         definition = self.bundle["$defs"].get(name, {})
         if "enum" in definition:
             enum = getattr(self.module, name)
             assert issubclass(enum, Enum)
-            self.used.add(name)
-            return f"{name}.{enum(value).name}"
+            members = {member.value: f"{name}.{member.name}" for member in enum}
+
+            def member(value: Any) -> str:
+                self.used.add(name)
+                return members[value]
+
+            return member
         if definition.get("type") == "object" or "allOf" in definition:
-            return self.struct(name, value)
-        if isinstance(value, list):
-            items = [self.value(item, schema.get("items", {})) for item in value]
-            return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
-        if isinstance(value, str):
-            return json.dumps(value, ensure_ascii=False)
-        if isinstance(value, bool | int):
-            return repr(value)
-        raise SchemaError(f"cannot write {value!r} as a Python literal")
+            return lambda value: self.struct(name, value)
+        if schema.get("type") == "array":
+            item = self._writer(schema.get("items", {}))
+            return lambda value: _tuple([item(element) for element in value])
+        return _scalar
 
     def struct(self, name: str, value: dict[str, Any], indent: str = "") -> str:
         """A keyword-argument call of struct ``name``, fields in schema order; one per line when ``indent``."""
         self.used.add(name)
-        properties = declared_properties(self.bundle["$defs"][name], self.bundle)
-        arguments = [
-            f"{field}={self.value(value[field], schema)}" for field, schema in properties.items() if field in value
-        ]
+        if name not in self._plans:
+            properties = declared_properties(self.bundle["$defs"][name], self.bundle)
+            self._plans[name] = [(field, self._writer(schema)) for field, schema in properties.items()]
+        arguments = [f"{field}={write(value[field])}" for field, write in self._plans[name] if field in value]
         if indent:
             return f"{name}(\n" + "".join(f"{indent}    {a},\n" for a in arguments) + f"{indent})"
         return f"{name}(" + ", ".join(arguments) + ")"

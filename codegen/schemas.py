@@ -123,3 +123,55 @@ def declared_properties(schema: dict[str, Any], root: dict[str, Any]) -> dict[st
         properties |= declared_properties(part, root)
     own: dict[str, Any] = schema.get("properties", {})
     return properties | own
+
+
+_ANNOTATIONS = frozenset({"description", "title", "$comment"})
+_OBJECT_SHAPE = frozenset({"type", "properties", "required", "description", "title"})
+
+
+def inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """An equivalent schema without ``$ref`` and without ``allOf`` + ``unevaluatedProperties: false``.
+
+    jsonschema spends most of a large catalog's validation resolving references and re-evaluating
+    ``allOf`` branches to find unevaluated properties (6.8 s of 7 s at 10,000 entries). Both are
+    rewritten into plain keywords where that is provably the same check: a ``$ref`` whose siblings are
+    only annotations becomes the target's keywords; ``allOf: [base]`` + ``unevaluatedProperties: false``
+    over a base of only properties/required becomes one closed object. Anything else is kept as is.
+    """
+    defs = schema.get("$defs", {})
+
+    def walk(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(item, seen) for item in node]
+        if not isinstance(node, dict):
+            return node
+        result = {key: walk(value, seen) for key, value in node.items() if key != "$defs"}
+        ref = result.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref.removeprefix("#/$defs/")
+            if name in seen:
+                raise SchemaError(f"$defs/{name} refers to itself; it cannot be inlined")
+            target = walk(defs[name], (*seen, name))
+            siblings = {key: value for key, value in result.items() if key != "$ref"}
+            # Annotations of the definition win: they describe the value itself, which messages quote.
+            result = {**siblings, **target} if set(siblings) <= _ANNOTATIONS else {"allOf": [target], **siblings}
+        parts = result.get("allOf")
+        if (
+            result.get("unevaluatedProperties") is False
+            and isinstance(parts, list)
+            and len(parts) == 1
+            and set(parts[0]) <= _OBJECT_SHAPE
+            and set(result) <= _OBJECT_SHAPE | {"allOf", "unevaluatedProperties"}
+        ):
+            base = parts[0]
+            result = {
+                **{key: value for key, value in result.items() if key in _ANNOTATIONS},
+                "type": "object",
+                "properties": {**base.get("properties", {}), **result.get("properties", {})},
+                "required": [*base.get("required", []), *result.get("required", [])],
+                "additionalProperties": False,
+            }
+        return result
+
+    inlined: dict[str, Any] = walk(schema, ())
+    return inlined

@@ -81,7 +81,8 @@ def render_types(bundle: dict[str, Any], header: str) -> str:
 
 def render_catalog(models: list[dict[str, Any]], header: str, version: str) -> str:
     """The catalog as a readonly array typed by SupportedModel."""
-    entries = [json.dumps(model, indent=2, ensure_ascii=False).replace("\n", "\n  ") for model in models]
+    # One line per model: the C encoder (no indent) keeps 10,000 entries fast, and a diff shows the model.
+    entries = [json.dumps(model, ensure_ascii=False) for model in models]
     return environment().get_template("ts/catalog.ts.j2").render(header=header, version=version, entries=entries)
 
 

@@ -6,90 +6,15 @@ and returned sorted by position.
 
 from __future__ import annotations
 
-import difflib
-import re
 from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-
-from codegen import rules, source_map
-from codegen.diagnostics import Diagnostic, Finding, join_pointer
-from codegen.schemas import declared_properties
+from codegen import rules, schema_check, source_map
+from codegen.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from jsonschema.exceptions import ValidationError
-
-_UNEXPECTED = re.compile(r"'((?:[^'\\]|\\.)*)'")
-_JSON_TYPES = {
-    "object": "an object",
-    "array": "an array",
-    "string": "a string",
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean",
-    "null": "null",
-}
-
-
-def _json_type(value: Any) -> str:
-    """The JSON type of a parsed value, as a phrase."""
-    for python_type, name in (
-        (bool, "boolean"),
-        (int, "integer"),
-        (float, "number"),
-        (str, "string"),
-        (list, "array"),
-        (dict, "object"),
-        (type(None), "null"),
-    ):
-        if isinstance(value, python_type):
-            return _JSON_TYPES[name]
-    return type(value).__name__
-
-
-def _unknown_properties(error: ValidationError, root: dict[str, Any]) -> list[Finding]:
-    """One finding per unknown property, on its key, with a suggestion when one is close."""
-    allowed = set(declared_properties(error.schema, root)) if isinstance(error.schema, dict) else set()
-    instance = error.instance if isinstance(error.instance, dict) else {}
-    # Properties that are declared but failed their own checks also count as "unevaluated" in
-    # 2020-12; those failures are reported on their own, so only undeclared names are news here.
-    unknown = sorted(set(instance) - allowed)
-    findings = []
-    for name in unknown:
-        hint = difflib.get_close_matches(name, sorted(allowed), n=1)
-        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
-        pointer = join_pointer([*error.absolute_path, name])
-        findings.append(Finding(pointer, f"unknown property {name!r}{suggestion}", at_key=True))
-    return findings
-
-
-def _schema_findings(error: ValidationError, root: dict[str, Any]) -> list[Finding]:
-    """Turn one jsonschema error into findings with messages a catalog editor can act on."""
-    pointer = join_pointer(list(error.absolute_path))
-    if isinstance(error.schema, dict) and "x-error" in error.schema:
-        return [Finding(pointer, str(error.schema["x-error"]))]
-    if error.validator in ("additionalProperties", "unevaluatedProperties"):
-        return _unknown_properties(error, root)
-    if error.validator == "type":
-        value = error.validator_value
-        expected = [str(kind) for kind in (value if isinstance(value, list) else [value])]
-        wanted = " or ".join(_JSON_TYPES.get(kind, kind) for kind in expected)
-        return [Finding(pointer, f"must be {wanted}, not {_json_type(error.instance)}")]
-    if error.validator == "exclusiveMinimum":
-        return [Finding(pointer, f"{error.instance!r} must be greater than {error.validator_value}")]
-    if error.validator == "uniqueItems" and isinstance(error.instance, list):
-        repeated = sorted({repr(item) for item in error.instance if error.instance.count(item) > 1})
-        return [Finding(pointer, f"items must be unique; repeated: {', '.join(repeated)}")]
-    if error.validator == "pattern" and isinstance(error.schema, dict) and "description" in error.schema:
-        what = error.schema["description"].rstrip(".")
-        return [Finding(pointer, f"{error.instance!r} does not match {error.validator_value} ({what})")]
-    if error.validator == "required":
-        missing = _UNEXPECTED.search(error.message)
-        name = missing.group(1) if missing else "?"
-        return [Finding(pointer, f"missing required property {name!r}")]
-    return [Finding(pointer, error.message)]
+    from codegen.diagnostics import Finding
 
 
 def _read(path: Path, display: str) -> tuple[str | None, Diagnostic | None]:
@@ -111,9 +36,7 @@ def _read(path: Path, display: str) -> tuple[str | None, Diagnostic | None]:
 
 def validate_document(document: Any, schema: dict[str, Any]) -> list[Finding]:
     """Findings of the schema and the rules for an already parsed catalog, unlocated."""
-    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    findings = [f for error in validator.iter_errors(document) for f in _schema_findings(error, schema)]
-    return findings + rules.check(document)
+    return schema_check.findings(document, schema) + rules.check(document)
 
 
 def validate_text(text: str, display: str, schema: dict[str, Any]) -> tuple[Any, list[Diagnostic]]:
