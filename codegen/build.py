@@ -17,7 +17,7 @@ from typing import Any
 from codegen import python_target, schemas, ts_target
 from codegen.errors import CatalogInvalid
 from codegen.render import header
-from codegen.validate import validate_file
+from codegen.validate import read_catalog, validate_text
 
 #: The repository root; default inputs and outputs are relative to it.
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,13 +54,18 @@ def generate(catalog: Path = CATALOG, schema_dir: Path = SCHEMA_DIR, display: st
     """
     schema_set = schemas.load(schema_dir)
     bundle = schemas.bundle(schema_set)
-    document, diagnostics = validate_file(catalog, display or display_name(catalog), schema_set.catalog)
+    name = display or display_name(catalog)
+    text, problem = read_catalog(catalog, name)
+    if problem is not None:
+        raise CatalogInvalid([problem])
+    assert text is not None
+    document, diagnostics = validate_text(text, name, schema_set.catalog)
     if diagnostics:
         raise CatalogInvalid(diagnostics)
     models: list[dict[str, Any]] = document["models"]
     version = catalog_version(models)
     from_schema = ("schema/*.schema.json", schema_set.digest)
-    from_catalog = (_header_name(catalog), hashlib.sha256(catalog.read_bytes()).hexdigest())
+    from_catalog = (_header_name(catalog), hashlib.sha256(text.encode()).hexdigest())
 
     types_py = python_target.render_types(bundle, header("#", *from_schema))
     files = {

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from codegen import build
+from codegen import build, schemas
 from codegen.errors import CatalogInvalid, CodegenError
 from codegen.validate import validate_file
 
@@ -32,8 +32,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _validate(file: Path) -> int:
-    from codegen import schemas
-
     document, diagnostics = validate_file(file, build.display_name(file), schemas.load(build.SCHEMA_DIR).catalog)
     for diagnostic in diagnostics:
         print(diagnostic.format(), file=sys.stderr)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from codegen.diagnostics import Finding
 
 
-def _read(path: Path, display: str) -> tuple[str | None, Diagnostic | None]:
+def read_catalog(path: Path, display: str) -> tuple[str | None, Diagnostic | None]:
+    """The file as text, or the one diagnostic that says why it cannot be read as UTF-8."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -65,7 +66,7 @@ def validate_text(text: str, display: str, schema: dict[str, Any]) -> tuple[Any,
 
 def validate_file(path: Path, display: str, schema: dict[str, Any]) -> tuple[Any, list[Diagnostic]]:
     """Read and validate a catalog file."""
-    text, problem = _read(path, display)
+    text, problem = read_catalog(path, display)
     if problem is not None:
         return None, [problem]
     assert text is not None
