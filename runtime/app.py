@@ -1,0 +1,88 @@
+"""The composition root: ``create_app(settings)`` wires every part of the runtime into one Litestar app.
+
+Nothing is read from the environment, opened or started at import time: the store opens, the state
+loads and the timers start in the app's lifespan, and stop with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import TYPE_CHECKING
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from runtime.auth import Tokens
+from runtime.catalog.controllers import ModelsController, OpenAIController
+from runtime.catalog.services import HubCache, ManifestCache
+from runtime.db.sql import SqlStore
+from runtime.errors import exception_handlers
+from runtime.health.controllers import HealthController
+from runtime.health.metrics import Metrics
+from runtime.nodes.controllers import NodesController
+from runtime.nodes.services import LifecycleService, run_periodically
+from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from runtime.db import Store
+
+
+def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Litestar:
+    """Build the app; ``settings`` default to the environment, ``store`` to SQL at ``database_url``."""
+    settings = settings or Settings()
+    store = store or SqlStore(settings.database_url)
+    lifecycle = LifecycleService(
+        store, offline_after=settings.node_offline_after, auto_approve=settings.auto_approve_nodes
+    )
+    hub = HubCache(lifecycle)
+    manifests = ManifestCache(lifecycle, settings.hf_endpoint)
+    metrics = Metrics(lifecycle)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await store.open()
+        try:
+            await lifecycle.start()
+            tasks = [
+                asyncio.create_task(run_periodically(min(1.0, settings.node_offline_after / 4), lifecycle.expire)),
+                asyncio.create_task(run_periodically(settings.heartbeat_flush_interval, lifecycle.flush)),
+            ]
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await lifecycle.flush()
+        finally:
+            await store.close()
+
+    def provide(value: object) -> Provide:
+        return Provide(lambda: value, sync_to_thread=False)
+
+    app = Litestar(
+        route_handlers=[ModelsController, OpenAIController, NodesController, HealthController],
+        dependencies={
+            "lifecycle": provide(lifecycle),
+            "hub": provide(hub),
+            "manifests": provide(manifests),
+            "metrics": provide(metrics),
+        },
+        lifespan=[lifespan],
+        middleware=[metrics.middleware],
+        exception_handlers=exception_handlers(),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="Model Hub", version=version("modelhub"), path="/schema"),
+    )
+    app.state.settings = settings
+    app.state.tokens = Tokens(settings)
+    app.state.lifecycle = lifecycle
+    return app

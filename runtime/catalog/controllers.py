@@ -1,0 +1,129 @@
+"""HTTP routes of the catalog: the hub, registration, node manifests and the OpenAI-compatible list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, MediaType, Request, Response, delete, get, post
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from generated.types import ErrorBody, HubItem, ModelManifest, OpenAiModel, OpenAiModelList, RegisterRequest
+from runtime.auth import ADMIN, NODE_OR_ADMIN, READ, require
+from runtime.catalog.services import HubCache, ManifestCache, openai_model, openai_models
+from runtime.errors import AppClientError
+from runtime.nodes.services import LifecycleService
+
+_ERRORS = {
+    status: ResponseSpec(ErrorBody, description=text)
+    for status, text in (
+        (401, "No token or an unknown token (unauthorized)"),
+        (403, "A token of the wrong kind (forbidden)"),
+    )
+}
+
+
+class ModelNotFound(AppClientError):
+    """The model is not ready on any online node (OpenAI-compatible list)."""
+
+    status_code = 404
+    code = "model_not_found"
+    message = "This model is not ready on any online node."
+
+
+class ModelsController(Controller):
+    """``/v0/models``: the hub, registration and the nodes' manifests."""
+
+    path = "/v0/models"
+    tags = ["models"]  # noqa: RUF012 - Litestar's own attribute
+
+    @get(
+        "/hub",
+        operation_id="listHub",
+        guards=[require(READ)],
+        summary="Every catalog model with its status, per-node progress and Hugging Face stats",
+        responses={200: ResponseSpec(list[HubItem], description="The hub, in catalog order"), **_ERRORS},
+    )
+    async def hub(
+        self, request: Request[Any, Any, Any], hub: NamedDependency[HubCache], q: FromQuery[str | None] = None
+    ) -> Response[bytes]:
+        """Serve the pre-encoded hub; ``If-None-Match`` with the current ETag gets 304."""
+        body, etag = hub.body(q)
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(body, media_type=MediaType.JSON, headers=headers)
+
+    @post(
+        "/register",
+        operation_id="registerModel",
+        guards=[require(ADMIN)],
+        status_code=201,
+        responses={
+            404: ResponseSpec(ErrorBody, description="model_not_supported"),
+            409: ResponseSpec(ErrorBody, description="already_registered"),
+            **_ERRORS,
+        },
+    )
+    async def register(
+        self,
+        data: JSONBody[RegisterRequest],
+        lifecycle: NamedDependency[LifecycleService],
+        hub: NamedDependency[HubCache],
+    ) -> HubItem:
+        """Register a catalog model by id, or by repository (and file)."""
+        model_id = lifecycle.resolve(_set(data.model_id), _set(data.repo), _set(data.filename))
+        await lifecycle.register(model_id)
+        return hub.item(model_id)
+
+    @delete(
+        "/{model_id:str}",
+        operation_id="deleteModel",
+        guards=[require(ADMIN)],
+        status_code=204,
+        responses={404: ResponseSpec(ErrorBody, description="not_registered"), **_ERRORS},
+    )
+    async def remove(self, model_id: FromPath[str], lifecycle: NamedDependency[LifecycleService]) -> None:
+        """Unregister a model; nodes delete its files on their next heartbeat."""
+        await lifecycle.unregister(model_id)
+
+    @get(
+        "",
+        operation_id="listManifests",
+        guards=[require(NODE_OR_ADMIN)],
+        responses={200: ResponseSpec(list[ModelManifest], description="Registered models with their files"), **_ERRORS},
+    )
+    async def manifests(self, manifests: NamedDependency[ManifestCache]) -> Response[bytes]:
+        """Every registered model with the files a node fetches."""
+        return Response(manifests.encoded, media_type=MediaType.JSON)
+
+
+class OpenAIController(Controller):
+    """``/v1/models``: models ready on an online node, as the OpenAI API lists them."""
+
+    path = "/v1/models"
+    tags = ["openai"]  # noqa: RUF012 - Litestar's own attribute
+    guards = [require(READ)]  # noqa: RUF012 - Litestar's own attribute
+
+    @get("", operation_id="openaiListModels", responses=_ERRORS)
+    async def list_models(self, lifecycle: NamedDependency[LifecycleService]) -> OpenAiModelList:
+        """The OpenAI-compatible model list."""
+        return openai_models(lifecycle)
+
+    @get(
+        "/{model_id:str}",
+        operation_id="openaiRetrieveModel",
+        responses={404: ResponseSpec(ErrorBody, description="model_not_found"), **_ERRORS},
+    )
+    async def retrieve(self, model_id: FromPath[str], lifecycle: NamedDependency[LifecycleService]) -> OpenAiModel:
+        """One model, if it is ready on an online node."""
+        model = openai_model(lifecycle, model_id)
+        if model is None:
+            raise ModelNotFound(f"{model_id} is not ready on any online node.")
+        return model
+
+
+def _set(value: str | object) -> str | None:
+    """A request field's value, or None when the client left it out."""
+    return value if isinstance(value, str) else None

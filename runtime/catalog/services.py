@@ -1,0 +1,135 @@
+"""The catalog as the API serves it: the hub list, manifests, and the OpenAI-compatible model list.
+
+``GET /v0/models/hub`` is the hot path. Its body is kept pre-encoded, one fragment per catalog
+model, and rebuilt only for models whose lifecycle changed; a query joins the matching fragments.
+The ETag is a hash of the body, so a client's cached copy stays valid until something it shows
+changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from generated.catalog import CATALOG
+from generated.types import HubItem, ModelManifest, ModelStatus, OpenAiModel, OpenAiModelList
+from runtime.catalog.manifests import manifest
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from generated.types import HfInfo, SupportedModel
+    from runtime.nodes.services import Change, LifecycleService
+
+_encoder = msgspec.json.Encoder()
+
+
+def etag_of(body: bytes) -> str:
+    """A strong ETag for a body."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def hub_item(model: SupportedModel, lifecycle: LifecycleService, hf_info: HfInfo | None) -> HubItem:
+    """A catalog model merged with its lifecycle and Hugging Face stats."""
+    view = lifecycle.view(model.id)
+    return HubItem(
+        **msgspec.structs.asdict(model),
+        status=view.status,
+        progress=view.progress,
+        nodes=view.nodes,
+        hf_info=hf_info,
+    )
+
+
+class HubCache:
+    """Pre-encoded hub items, refreshed per model when the lifecycle reports a change."""
+
+    def __init__(self, lifecycle: LifecycleService, catalog: Sequence[SupportedModel] = CATALOG) -> None:
+        """Encode every item once and listen for changes."""
+        self.lifecycle = lifecycle
+        self.catalog = catalog
+        self._index = {model.id: position for position, model in enumerate(catalog)}
+        self._search = [" ".join((model.name, model.description, *model.tags)).casefold() for model in catalog]
+        self._fragments = [self._encode(model) for model in catalog]
+        self._bodies: dict[str, tuple[bytes, str]] = {}
+        lifecycle.listeners.append(self._on_change)
+
+    def _encode(self, model: SupportedModel) -> bytes:
+        return _encoder.encode(hub_item(model, self.lifecycle, None))
+
+    def _on_change(self, change: Change) -> None:
+        if not change.models:
+            return
+        for model_id in change.models:
+            position = self._index.get(model_id)
+            if position is not None:
+                self._fragments[position] = self._encode(self.catalog[position])
+        self._bodies.clear()
+
+    def body(self, query: str | None = None) -> tuple[bytes, str]:
+        """The hub JSON array (filtered by ``query`` when given) and its ETag.
+
+        A query matches a model when every word of it occurs in the model's name, description or
+        tags, ignoring case.
+        """
+        key = " ".join((query or "").casefold().split())
+        cached = self._bodies.get(key)
+        if cached is None:
+            words = key.split()
+            chosen = [
+                fragment
+                for fragment, haystack in zip(self._fragments, self._search, strict=True)
+                if all(word in haystack for word in words)
+            ]
+            body = b"[" + b",".join(chosen) + b"]"
+            cached = (body, etag_of(body))
+            if len(self._bodies) < 256:  # bounded: arbitrary queries must not grow memory
+                self._bodies[key] = cached
+        return cached
+
+    def item(self, model_id: str) -> HubItem:
+        """One hub item, for answers to register."""
+        return hub_item(self.catalog[self._index[model_id]], self.lifecycle, None)
+
+
+class ManifestCache:
+    """The registered models' manifests, encoded once per change of the registered set."""
+
+    def __init__(self, lifecycle: LifecycleService, endpoint: str) -> None:
+        """Build the manifests now and whenever a model is registered or removed."""
+        self.lifecycle = lifecycle
+        self.endpoint = endpoint
+        self.manifests: list[ModelManifest] = []
+        self.encoded = b"[]"
+        self._rebuild()
+        lifecycle.listeners.append(self._on_change)
+
+    def _rebuild(self) -> None:
+        catalog = self.lifecycle.catalog
+        self.manifests = [manifest(catalog[model_id], self.endpoint) for model_id in self.lifecycle.registered_ids()]
+        self.encoded = _encoder.encode(self.manifests)
+
+    def _on_change(self, change: Change) -> None:
+        if change.registrations:
+            self._rebuild()
+
+
+def openai_models(lifecycle: LifecycleService) -> OpenAiModelList:
+    """Models ready on at least one online node, as the OpenAI API lists them."""
+    data = []
+    for model_id in lifecycle.registered_ids():
+        model = openai_model(lifecycle, model_id)
+        if model is not None:
+            data.append(model)
+    return OpenAiModelList(object="list", data=data)
+
+
+def openai_model(lifecycle: LifecycleService, model_id: str) -> OpenAiModel | None:
+    """One model as the OpenAI API shows it, or None unless it is ready on an online node."""
+    registration = lifecycle.registration(model_id)
+    if registration is None or lifecycle.view(model_id).status != ModelStatus.ready:
+        return None
+    owner = lifecycle.catalog[model_id].repo.split("/", 1)[0]
+    return OpenAiModel(id=model_id, object="model", created=int(registration.registered_at.timestamp()), owned_by=owner)

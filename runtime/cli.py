@@ -1,0 +1,96 @@
+"""The ``modelhub`` command: ``modelhub serve`` runs the runtime under uvicorn.
+
+Later commands (node, simulate, fake-hub) join as their issues land. Errors in settings or
+arguments print one line each and exit 2; users never see a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from typing import TYPE_CHECKING
+
+import uvicorn
+from pydantic import SecretStr, ValidationError
+
+from runtime.app import create_app
+from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="modelhub", description="Model Hub: the catalog and model lifecycle service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the server (settings from MODELHUB_* environment variables)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--dev", action="store_true", help="generate any missing tokens and print them once (for development)"
+    )
+    return parser
+
+
+def _load_settings() -> Settings | None:
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            name = "MODELHUB_" + "_".join(str(part) for part in problem["loc"]).upper()
+            print(f"modelhub: {name}: {problem['msg']}", file=sys.stderr)
+        return None
+
+
+def with_dev_tokens(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """Fill in any missing token with a random one; return the settings and the generated tokens."""
+    generated = {}
+    updates = {}
+    for field in ("admin_token", "node_token", "read_token"):
+        if getattr(settings, field) is None:
+            token = secrets.token_urlsafe(24)
+            generated[f"MODELHUB_{field.upper()}"] = token
+            updates[field] = SecretStr(token)
+    return settings.model_copy(update=updates), generated
+
+
+def serve(host: str, port: int, *, dev: bool) -> int:
+    """Check the settings and run the server until interrupted."""
+    settings = _load_settings()
+    if settings is None:
+        return 2
+    if dev:
+        settings, generated = with_dev_tokens(settings)
+        if generated:
+            print("Development tokens (shown once; set them in the environment to keep them):")
+            for name, token in generated.items():
+                print(f"  {name}={token}")
+    missing = [
+        name
+        for name, value in (
+            ("MODELHUB_ADMIN_TOKEN", settings.admin_token),
+            ("MODELHUB_NODE_TOKEN", settings.node_token),
+        )
+        if value is None
+    ]
+    if missing:
+        print(
+            f"modelhub serve: {' and '.join(missing)} must be set, or run with --dev to generate tokens.",
+            file=sys.stderr,
+        )
+        return 2
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    arguments = _parser().parse_args(argv)
+    try:
+        if arguments.command == "serve":
+            return serve(arguments.host, arguments.port, dev=arguments.dev)
+    except KeyboardInterrupt:
+        return 130
+    return 2

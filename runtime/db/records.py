@@ -1,0 +1,97 @@
+"""What the database stores, as plain frozen records (the persistence port's vocabulary).
+
+These are internal rows, not wire types: the lifecycle service turns them into the generated
+types that cross the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime  # noqa: TC003 - dataclass fields are read at run time
+from typing import Protocol
+
+from generated.types import NodeModelState, NodeStatus  # noqa: TC001 - as above
+
+#: Node metrics as stored: the fields of NodeMetrics that the node sent.
+Metrics = dict[str, float | int]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationRecord:
+    """A catalog model that an operator registered."""
+
+    model_id: str
+    registered_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    """A worker node."""
+
+    runtime_id: str
+    machine_name: str
+    gpu_memory_bytes: int | None
+    status: NodeStatus
+    registered_at: datetime
+    last_heartbeat_at: datetime | None = None
+    metrics: Metrics = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeModelRecord:
+    """One node's last report on one registered model."""
+
+    runtime_id: str
+    model_id: str
+    state: NodeModelState
+    bytes_done: int
+    bytes_total: int
+    error: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """Everything the store holds, as loaded at start-up."""
+
+    registrations: list[RegistrationRecord]
+    nodes: list[NodeRecord]
+    node_models: list[NodeModelRecord]
+
+
+class AlreadyStored(Exception):
+    """The record's key is already in the store (a concurrent writer got there first)."""
+
+
+class Store(Protocol):
+    """Durable storage of registrations, nodes and per-node model states.
+
+    Every method commits before it returns: once it has returned, the change survives a crash.
+    """
+
+    async def open(self) -> None:
+        """Connect and bring the schema to the latest migration."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+    async def load(self) -> StoredState:
+        """Read everything."""
+
+    async def insert_registration(self, record: RegistrationRecord) -> None:
+        """Add a registration; raise AlreadyStored if the model is registered already."""
+
+    async def delete_registration(self, model_id: str) -> bool:
+        """Remove a registration and every node's state for that model; False if there was none."""
+
+    async def save_node(self, record: NodeRecord) -> None:
+        """Insert or replace a node."""
+
+    async def delete_node(self, runtime_id: str) -> bool:
+        """Remove a node and its model states; False if there was none."""
+
+    async def save_reports(self, nodes: list[NodeRecord], node_models: list[NodeModelRecord]) -> None:
+        """Insert or replace nodes and node model states in one transaction (heartbeat batches)."""

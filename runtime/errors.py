@@ -1,0 +1,176 @@
+"""The runtime's errors and the one place that turns them into responses.
+
+Hierarchy (``code`` is the wire code, the number the HTTP status)::
+
+    AppError                       500 internal_error: a bug or a broken dependency
+    └── AppClientError             the caller can fix it
+        ├── ModelNotSupported      404 model_not_supported
+        ├── NotRegistered          404 not_registered
+        ├── NodeNotFound           404 node_not_found
+        ├── AlreadyRegistered      409 already_registered
+        ├── InvalidTransition      409 invalid_transition
+        ├── ValidationFailed       422 validation_error
+        ├── Unauthorized           401 unauthorized
+        └── Forbidden              403 forbidden
+
+Services raise these; they never raise HTTPException. ``exception_handlers`` maps them, and
+Litestar's own HTTP errors (bad JSON, unknown route, oversized body), to the one error body
+``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from litestar import MediaType, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from generated.types import ErrorBody, ErrorDetail
+
+if TYPE_CHECKING:
+    from litestar import Request
+    from litestar.types import ExceptionHandlersMap
+
+logger = logging.getLogger(__name__)
+
+
+class AppError(Exception):
+    """Base of every error the runtime raises on purpose."""
+
+    status_code = 500
+    code = "internal_error"
+    message = "Something went wrong on the server."
+
+    def __init__(self, message: str | None = None) -> None:
+        """Use the class's fixed message unless a more specific one is given."""
+        self.message = message or self.message
+        super().__init__(self.message)
+
+
+class AppClientError(AppError):
+    """An error the caller can fix."""
+
+    status_code = 400
+    code = "bad_request"
+    message = "The request is not valid."
+
+
+class ModelNotSupported(AppClientError):
+    """The model is not in the catalog."""
+
+    status_code = 404
+    code = "model_not_supported"
+    message = "This model is not in the catalog."
+
+
+class NotRegistered(AppClientError):
+    """The model is in the catalog but not registered."""
+
+    status_code = 404
+    code = "not_registered"
+    message = "This model is not registered."
+
+
+class NodeNotFound(AppClientError):
+    """No node has this runtime id."""
+
+    status_code = 404
+    code = "node_not_found"
+    message = "No node has this runtime id."
+
+
+class AlreadyRegistered(AppClientError):
+    """The model is registered already."""
+
+    status_code = 409
+    code = "already_registered"
+    message = "This model is already registered."
+
+
+class InvalidTransition(AppClientError):
+    """The change is not allowed from the current state."""
+
+    status_code = 409
+    code = "invalid_transition"
+    message = "This change is not allowed in the current state."
+
+
+class ValidationFailed(AppClientError):
+    """The request body is malformed or breaks a rule; the message names the field."""
+
+    status_code = 422
+    code = "validation_error"
+    message = "The request is not valid."
+
+
+class Unauthorized(AppClientError):
+    """No token, or a token the server does not know."""
+
+    status_code = 401
+    code = "unauthorized"
+    message = "A valid bearer token is required."
+
+
+class Forbidden(AppClientError):
+    """A valid token of the wrong kind, or an action the caller may not take now."""
+
+    status_code = 403
+    code = "forbidden"
+    message = "This token may not do that."
+
+
+_HTTP_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    429: "rate_limited",
+}
+
+
+def error_response(status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[bytes]:
+    """The one error body, pre-encoded."""
+    body = msgspec.json.encode(ErrorBody(error=ErrorDetail(code=code, message=message)))
+    return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
+
+
+def _app_error(_: Request[Any, Any, Any], error: AppError) -> Response[bytes]:
+    if error.status_code >= 500:
+        logger.error("request failed: %s", error.message)
+    return error_response(error.status_code, error.code, error.message)
+
+
+def _validation_message(error: ValidationException) -> str:
+    """Litestar's per-field details as one sentence: ``field: problem; field: problem``."""
+    parts = []
+    for detail in error.extra if isinstance(error.extra, list) else []:
+        if isinstance(detail, dict):
+            key = detail.get("key")
+            prefix = f"{key}: " if key and key != "data" else ""
+            parts.append(f"{prefix}{detail.get('message', '')}")
+    return f"The request is not valid: {'; '.join(parts) or error.detail}."
+
+
+def _http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+    if isinstance(error, ValidationException):
+        return error_response(400, "validation_error", _validation_message(error))
+    status = error.status_code
+    code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
+    message = error.detail if status < 500 else "Something went wrong on the server."
+    if status == 413:
+        message = "The request body is too large."
+    return error_response(status, code, message, headers=error.headers)
+
+
+def _unexpected(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
+    logger.exception("unhandled error", exc_info=error)
+    return error_response(500, "internal_error", "Something went wrong on the server.")
+
+
+def exception_handlers() -> ExceptionHandlersMap:
+    """Handlers for create_app: every error becomes the one error body."""
+    return {AppError: _app_error, HTTPException: _http_error, Exception: _unexpected}

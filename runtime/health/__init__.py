@@ -1,0 +1,3 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations

@@ -1,0 +1,41 @@
+"""Liveness, readiness and Prometheus metrics; no auth, as load balancers and scrapers expect."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, MediaType, Response, get
+from litestar.di import NamedDependency
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from runtime.health.metrics import Metrics
+from runtime.nodes.services import LifecycleService
+
+
+class HealthController(Controller):
+    """``/healthz``, ``/readyz`` and ``/metrics``."""
+
+    path = "/"
+    tags = ["health"]  # noqa: RUF012 - Litestar's own attribute
+
+    @get("/healthz", operation_id="healthz", media_type=MediaType.JSON)
+    async def healthz(self) -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @get("/readyz", operation_id="readyz")
+    async def readyz(self, lifecycle: NamedDependency[LifecycleService]) -> Response[bytes]:
+        """Ready when the database answers; 503 otherwise, with the reason."""
+        checks: dict[str, str] = {}
+        try:
+            await lifecycle.store.ping()
+            checks["database"] = "ok"
+        except Exception as error:
+            checks["database"] = f"unreachable: {type(error).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        body = msgspec.json.encode({"status": "ready" if ready else "not_ready", "checks": checks})
+        return Response(body, status_code=200 if ready else 503, media_type=MediaType.JSON)
+
+    @get("/metrics", operation_id="metrics", include_in_schema=True)
+    async def metrics(self, metrics: NamedDependency[Metrics]) -> Response[bytes]:
+        """Prometheus text format."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

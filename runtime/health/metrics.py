@@ -1,0 +1,91 @@
+"""Prometheus metrics: requests and their latency, nodes and models by status.
+
+Each app has its own registry (several apps live side by side in tests); the status gauges are
+read from the lifecycle service at scrape time, so they are never out of date.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from litestar.enums import ScopeType
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+from generated.types import ModelStatus, NodeStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    from prometheus_client.core import Metric
+
+    from runtime.nodes.services import LifecycleService
+
+#: Latency buckets in seconds: the hub answers in well under a millisecond, heartbeats in a few.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class _StatusCollector:
+    """Nodes and models by status, read from the lifecycle service on each scrape."""
+
+    def __init__(self, lifecycle: LifecycleService) -> None:
+        self.lifecycle = lifecycle
+
+    def collect(self) -> Iterator[Metric]:
+        nodes = GaugeMetricFamily("modelhub_nodes", "Worker nodes by status", labels=["status"])
+        counts = self.lifecycle.node_status_counts()
+        for status in NodeStatus:
+            nodes.add_metric([status.value], counts.get(status, 0))
+        models = GaugeMetricFamily("modelhub_models", "Catalog models by status", labels=["status"])
+        model_counts = self.lifecycle.model_status_counts()
+        for model_status in ModelStatus:
+            models.add_metric([model_status.value], model_counts.get(model_status.value, 0))
+        yield nodes
+        yield models
+
+
+class Metrics:
+    """One app's metrics registry and the middleware that feeds it."""
+
+    def __init__(self, lifecycle: LifecycleService) -> None:
+        """Create the registry, the request metrics and the status collector."""
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "modelhub_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "modelhub_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_StatusCollector(lifecycle))
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """ASGI middleware that counts every HTTP request and observes its latency, by route template."""
+
+        async def measured(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            start = perf_counter()
+            status = 500
+
+            async def send_and_note(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            try:
+                await app(scope, receive, send_and_note)
+            finally:
+                route: Any = scope.get("path_template", "unmatched")
+                method = str(scope.get("method", ""))
+                self.requests.labels(method, route, str(status)).inc()
+                self.latency.labels(method, route).observe(perf_counter() - start)
+
+        return measured

@@ -1,0 +1,3 @@
+"""The nodes domain: the lifecycle service and the node routes."""
+
+from __future__ import annotations

@@ -1,0 +1,63 @@
+"""Every setting of the runtime, read once from the environment into one frozen object.
+
+Names are fixed by CONTRACTS.md: ``MODELHUB_*`` for ours, the Hugging Face names for theirs.
+Tests build ``Settings(...)`` directly and pass it to ``create_app``; nothing reads the environment
+at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings; each field is one environment variable."""
+
+    model_config = SettingsConfigDict(env_prefix="MODELHUB_", frozen=True, extra="ignore", populate_by_name=True)
+
+    # Storage and events
+    database_url: str = "sqlite+aiosqlite:///./data/modelhub.db"
+    """MODELHUB_DATABASE_URL: any SQLAlchemy async URL; PostgreSQL (postgresql+asyncpg://…) for scale-out."""
+    redis_url: str | None = None
+    """MODELHUB_REDIS_URL: when set, events go through Redis so replicas share them."""
+
+    # Auth
+    admin_token: SecretStr | None = None
+    """MODELHUB_ADMIN_TOKEN: register, delete, approve; also reads."""
+    node_token: SecretStr | None = None
+    """MODELHUB_NODE_TOKEN: node registration and heartbeats."""
+    read_token: SecretStr | None = None
+    """MODELHUB_READ_TOKEN: read-only access; unset means reads need the admin token."""
+
+    # Nodes
+    auto_approve_nodes: bool = False
+    """MODELHUB_AUTO_APPROVE_NODES: new nodes skip pending and start as registering."""
+    node_offline_after: PositiveFloat = 30.0
+    """MODELHUB_NODE_OFFLINE_AFTER: seconds without a heartbeat before a node is offline."""
+    heartbeat_flush_interval: PositiveFloat = 1.0
+    """MODELHUB_HEARTBEAT_FLUSH_INTERVAL: seconds between batched writes of heartbeat reports."""
+
+    # Hugging Face
+    hf_cache_ttl: PositiveFloat = 600.0
+    """MODELHUB_HF_CACHE_TTL: seconds a Hugging Face stat stays fresh."""
+    hf_cache_size: PositiveInt = 1024
+    """MODELHUB_HF_CACHE_SIZE: repositories kept in the stats cache (LRU)."""
+    hf_timeout: PositiveFloat = 5.0
+    """MODELHUB_HF_TIMEOUT: seconds per Hugging Face request."""
+    hf_endpoint: str = Field(default="https://huggingface.co", validation_alias="HF_ENDPOINT")
+    """HF_ENDPOINT: base URL of the Hub API and of model files (a mirror, or the fake Hub)."""
+    hf_token: SecretStr | None = Field(default=None, validation_alias="HF_TOKEN")
+    """HF_TOKEN: sent as a bearer token to Hugging Face; never logged."""
+    hf_hub_offline: bool = Field(default=False, validation_alias="HF_HUB_OFFLINE")
+    """HF_HUB_OFFLINE: 1/ON/YES/TRUE means no call to Hugging Face at all."""
+
+    @field_validator("admin_token", "node_token", "read_token", "hf_token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty or blank token is no token: it must never match a request's empty bearer."""
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # HTTP
+    max_body_bytes: PositiveInt = 1_048_576
+    """MODELHUB_MAX_BODY_BYTES: larger request bodies are refused with 413."""

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+from litestar.testing import TestClient
+
+from runtime.app import create_app
+from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+ADMIN_TOKEN = "admin-secret-token"
+NODE_TOKEN = "node-secret-token"
+READ_TOKEN = "read-secret-token"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+NODE = {"Authorization": f"Bearer {NODE_TOKEN}"}
+READ = {"Authorization": f"Bearer {READ_TOKEN}"}
+HF_ENDPOINT = "http://hub.invalid"
+
+
+def make_settings(tmp_path: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'modelhub.db'}",
+        "admin_token": ADMIN_TOKEN,
+        "node_token": NODE_TOKEN,
+        "read_token": READ_TOKEN,
+        "hf_endpoint": HF_ENDPOINT,
+        "heartbeat_flush_interval": 0.05,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`modelhub serve` in a subprocess on a free loopback port; yields its base URL and process."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "MODELHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
+        "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MODELHUB_NODE_TOKEN": NODE_TOKEN,
+        "MODELHUB_READ_TOKEN": READ_TOKEN,
+        "HF_ENDPOINT": HF_ENDPOINT,
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "runtime", "serve", "--port", str(port), *args],
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                output = process.stdout.read() if process.stdout else ""
+                raise RuntimeError(f"server did not start:\n{output}")
+            time.sleep(0.1)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout:
+            process.stdout.close()

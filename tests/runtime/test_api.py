@@ -1,0 +1,393 @@
+"""The HTTP API through Litestar's test client, on a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from generated.catalog import CATALOG, CATALOG_BY_ID
+from tests.runtime.conftest import ADMIN, HF_ENDPOINT, NODE, READ
+
+QWEN = "qwen3-0.6b"
+
+
+def error_of(response):
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message"}
+    assert body["error"]["message"]
+    return body["error"]["code"]
+
+
+def register_node(client, runtime_id="node-a", approve=True):
+    response = client.post(
+        "/v0/nodes", json={"runtime_id": runtime_id, "machine_name": f"{runtime_id}.lan"}, headers=NODE
+    )
+    assert response.status_code == 201, response.text
+    if approve:
+        assert client.post(f"/v0/nodes/{runtime_id}/approve", headers=ADMIN).status_code == 200
+    return response.json()
+
+
+def beat(client, runtime_id, *reports, metrics=None):
+    return client.post(
+        f"/v0/nodes/{runtime_id}/heartbeat",
+        headers=NODE,
+        json={"metrics": metrics or {"cpu_usage": 0.5}, "models": list(reports)},
+    )
+
+
+def report(model_id, state, done, total, error=None):
+    return {"model_id": model_id, "state": state, "bytes_done": done, "bytes_total": total, "error": error}
+
+
+def hub_item(client, model_id):
+    return next(item for item in client.get("/v0/models/hub", headers=READ).json() if item["id"] == model_id)
+
+
+# ---------------------------------------------------------------- hub
+
+
+def test_hub_lists_every_catalog_model_in_order_with_lifecycle_fields(client):
+    response = client.get("/v0/models/hub", headers=READ)
+    assert response.status_code == 200
+    items = response.json()
+    assert [item["id"] for item in items] == [model.id for model in CATALOG]
+    first = items[0]
+    assert first["status"] == "available"
+    assert first["progress"] is None
+    assert first["nodes"] == []
+    assert first["hf_info"] is None
+    assert first["size_bytes"] == CATALOG[0].size_bytes
+    assert "revision" not in first  # absent optional fields stay absent
+
+
+def test_hub_etag_gives_304_until_something_changes(client):
+    first = client.get("/v0/models/hub", headers=READ)
+    etag = first.headers["etag"]
+    again = client.get("/v0/models/hub", headers={**READ, "If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    changed = client.get("/v0/models/hub", headers={**READ, "If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != etag
+
+
+def test_hub_search_matches_every_word_in_name_description_or_tags(client):
+    items = client.get("/v0/models/hub", params={"q": "Llama instruct"}, headers=READ).json()
+    assert items
+    assert all("llama" in (i["name"] + i["description"] + " ".join(i["tags"])).lower() for i in items)
+    assert client.get("/v0/models/hub", params={"q": "no-such-model-xyz"}, headers=READ).json() == []
+    coding = client.get("/v0/models/hub", params={"q": "CODING"}, headers=READ).json()
+    assert {i["id"] for i in coding} == {
+        m.id for m in CATALOG if "coding" in m.tags or "coding" in (m.name + m.description).lower()
+    }
+
+
+# ---------------------------------------------------------------- register and delete
+
+
+def test_register_by_id_answers_201_with_the_hub_item(client):
+    response = client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["id"] == QWEN
+    assert body["status"] == "registered"
+    assert hub_item(client, QWEN)["status"] == "registered"
+
+
+def test_register_by_repo_is_case_insensitive(client):
+    model = CATALOG_BY_ID["qwen2.5-1.5b-instruct"]
+    response = client.post("/v0/models/register", json={"repo": model.repo.upper()}, headers=ADMIN)
+    assert response.status_code == 201
+    assert response.json()["id"] == model.id
+
+
+def test_register_by_repo_and_filename_picks_one_of_several(client):
+    repo = "bartowski/SmolLM2-1.7B-Instruct-GGUF"
+    ambiguous = client.post("/v0/models/register", json={"repo": repo}, headers=ADMIN)
+    assert ambiguous.status_code == 422
+    assert error_of(ambiguous) == "validation_error"
+    assert "filename" in ambiguous.json()["error"]["message"]
+    chosen = client.post(
+        "/v0/models/register", json={"repo": repo, "filename": "SmolLM2-1.7B-Instruct-Q8_0.gguf"}, headers=ADMIN
+    )
+    assert chosen.status_code == 201
+    assert chosen.json()["id"] == "smollm2-1.7b-instruct-q8_0"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"model_id": "no-such-model"}, 404, "model_not_supported"),
+        ({"repo": "someone/elses-model"}, 404, "model_not_supported"),
+        ({}, 422, "validation_error"),
+        ({"model_id": QWEN, "repo": "x/y"}, 422, "validation_error"),
+        ({"model_id": 5}, 400, "validation_error"),
+        ({"model_id": QWEN, "colour": "red"}, 400, "validation_error"),
+        ([QWEN], 400, "validation_error"),
+    ],
+    ids=["unknown-id", "unknown-repo", "empty", "both", "wrong-type", "unknown-field", "not-an-object"],
+)
+def test_bad_register_requests(client, body, status, code):
+    response = client.post("/v0/models/register", json=body, headers=ADMIN)
+    assert response.status_code == status, response.text
+    assert error_of(response) == code
+
+
+def test_bad_request_messages_name_the_field(client):
+    response = client.post("/v0/models/register", json={"model_id": 5}, headers=ADMIN)
+    assert "model_id" in response.json()["error"]["message"]
+    unknown = client.post("/v0/models/register", json={"model_id": QWEN, "colour": "red"}, headers=ADMIN)
+    assert "colour" in unknown.json()["error"]["message"]
+
+
+def test_non_json_body_is_a_validation_error(client):
+    response = client.post(
+        "/v0/models/register", content=b"{not json", headers={**ADMIN, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert error_of(response) == "validation_error"
+
+
+def test_oversized_body_is_refused_with_413(client, settings):
+    big = json.dumps({"model_id": "x" * (settings.max_body_bytes + 10)})
+    response = client.post("/v0/models/register", content=big, headers={**ADMIN, "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert error_of(response) == "payload_too_large"
+
+
+def test_register_twice_is_409(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    again = client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    assert again.status_code == 409
+    assert error_of(again) == "already_registered"
+
+
+def test_delete_makes_the_model_available_again(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    assert client.delete(f"/v0/models/{QWEN}", headers=ADMIN).status_code == 204
+    assert hub_item(client, QWEN)["status"] == "available"
+    again = client.delete(f"/v0/models/{QWEN}", headers=ADMIN)
+    assert again.status_code == 404
+    assert error_of(again) == "not_registered"
+
+
+def test_unknown_route_and_method_use_the_error_body(client):
+    missing = client.get("/v0/nope", headers=READ)
+    assert missing.status_code == 404
+    assert error_of(missing) == "not_found"
+    wrong = client.put("/v0/models/hub", headers=READ)
+    assert wrong.status_code == 405
+    assert error_of(wrong) == "method_not_allowed"
+
+
+# ---------------------------------------------------------------- manifests
+
+
+def test_manifests_list_registered_models_with_urls_on_hf_endpoint(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    manifests = client.get("/v0/models", headers=NODE).json()
+    model = CATALOG_BY_ID[QWEN]
+    assert manifests == [
+        {
+            "model_id": QWEN,
+            "repo": model.repo,
+            "format": "gguf",
+            "files": [
+                {
+                    "name": model.recommended_filename,
+                    "url": f"{HF_ENDPOINT}/{model.repo}/resolve/main/{model.recommended_filename}",
+                    "size_bytes": model.size_bytes,
+                }
+            ],
+        }
+    ]
+    assert client.get("/v0/models", headers=ADMIN).status_code == 200
+
+
+# ---------------------------------------------------------------- nodes and the lifecycle
+
+
+def test_node_registers_pending_and_cannot_heartbeat_until_approved(client):
+    node = register_node(client, approve=False)
+    assert node["status"] == "pending"
+    assert node["metrics_stale"] is True
+    refused = beat(client, "node-a")
+    assert refused.status_code == 403
+    assert error_of(refused) == "forbidden"
+    approved = client.post("/v0/nodes/node-a/approve", headers=ADMIN)
+    assert approved.json()["status"] == "registering"
+    again = client.post("/v0/nodes/node-a/approve", headers=ADMIN)
+    assert again.status_code == 409
+    assert error_of(again) == "invalid_transition"
+
+
+def test_registering_a_known_node_again_updates_it_with_200(client):
+    register_node(client)
+    again = client.post(
+        "/v0/nodes", json={"runtime_id": "node-a", "machine_name": "renamed", "gpu_memory_bytes": 8}, headers=NODE
+    )
+    assert again.status_code == 200
+    assert again.json()["machine_name"] == "renamed"
+    assert again.json()["status"] == "registering"
+
+
+def test_auto_approve_starts_nodes_as_registering(tmp_path):
+    from litestar.testing import TestClient
+
+    from runtime.app import create_app
+    from tests.runtime.conftest import make_settings
+
+    with TestClient(create_app(make_settings(tmp_path, auto_approve_nodes=True))) as auto:
+        response = auto.post("/v0/nodes", json={"runtime_id": "n1", "machine_name": "m"}, headers=NODE)
+        assert response.json()["status"] == "registering"
+
+
+def test_full_lifecycle_registered_downloading_ready_and_openai_list(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    register_node(client)
+    total = CATALOG_BY_ID[QWEN].size_bytes
+
+    answer = beat(client, "node-a", report(QWEN, "pending", 0, total))
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "registering"
+    assert [m["model_id"] for m in answer.json()["models"]] == [QWEN]
+    assert hub_item(client, QWEN)["status"] == "registered"
+
+    beat(client, "node-a", report(QWEN, "downloading", total // 4, total))
+    item = hub_item(client, QWEN)
+    assert item["status"] == "downloading"
+    assert item["progress"] == pytest.approx(0.25, abs=1e-6)
+    assert item["nodes"] == [
+        {"runtime_id": "node-a", "state": "downloading", "bytes_done": total // 4, "bytes_total": total, "error": None}
+    ]
+    assert client.get("/v1/models", headers=READ).json() == {"object": "list", "data": []}
+
+    done = beat(client, "node-a", report(QWEN, "ready", total, total))
+    assert done.json()["status"] == "online"
+    item = hub_item(client, QWEN)
+    assert item["status"] == "ready"
+    assert item["progress"] is None
+    listed = client.get("/v1/models", headers=READ).json()
+    assert [m["id"] for m in listed["data"]] == [QWEN]
+    assert listed["data"][0]["object"] == "model"
+    assert listed["data"][0]["owned_by"] == "bartowski"
+    assert client.get(f"/v1/models/{QWEN}", headers=READ).json()["id"] == QWEN
+    missing = client.get("/v1/models/gpt-oss-20b", headers=READ)
+    assert missing.status_code == 404
+
+    nodes = client.get("/v0/nodes", headers=READ).json()
+    assert nodes[0]["status"] == "online"
+    assert nodes[0]["metrics"] == {"cpu_usage": 0.5}
+    assert nodes[0]["metrics_stale"] is False
+    assert nodes[0]["last_heartbeat_at"].endswith("Z")
+
+
+@pytest.mark.parametrize(
+    ("reports", "status", "code"),
+    [
+        ([report("no-such-model", "pending", 0, 1)], 404, "model_not_supported"),
+        ([report("gpt-oss-20b", "pending", 0, 1)], 404, "not_registered"),
+        ([report(QWEN, "downloading", 5, 4)], 422, "validation_error"),
+        ([report(QWEN, "downloading", -1, 4)], 400, "validation_error"),
+        ([report(QWEN, "ready", 3, 4)], 422, "validation_error"),
+        ([report(QWEN, "pending", 0, 4), report(QWEN, "pending", 0, 4)], 422, "validation_error"),
+        ([report(QWEN, "finished", 4, 4)], 400, "validation_error"),
+    ],
+    ids=["unknown-model", "unregistered", "beyond-total", "negative", "ready-incomplete", "duplicate", "bad-state"],
+)
+def test_bad_heartbeats_are_rejected_and_change_nothing(client, reports, status, code):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    register_node(client)
+    beat(client, "node-a", report(QWEN, "downloading", 2, 4))
+    before = hub_item(client, QWEN)
+
+    response = beat(client, "node-a", *reports)
+
+    assert response.status_code == status, response.text
+    assert error_of(response) == code
+    assert hub_item(client, QWEN) == before
+
+
+def test_progress_going_backwards_is_an_invalid_transition(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    register_node(client)
+    beat(client, "node-a", report(QWEN, "downloading", 3, 4))
+    response = beat(client, "node-a", report(QWEN, "downloading", 1, 4))
+    assert response.status_code == 409
+    assert error_of(response) == "invalid_transition"
+    restart = beat(client, "node-a", report(QWEN, "failed", 1, 4, "checksum mismatch"))
+    assert restart.status_code == 200
+    assert hub_item(client, QWEN)["nodes"][0]["error"] == "checksum mismatch"
+
+
+def test_heartbeat_and_approve_for_unknown_node_are_404(client):
+    for response in (
+        beat(client, "ghost"),
+        client.post("/v0/nodes/ghost/approve", headers=ADMIN),
+        client.delete("/v0/nodes/ghost", headers=ADMIN),
+    ):
+        assert response.status_code == 404
+        assert error_of(response) == "node_not_found"
+
+
+def test_deleting_the_only_ready_node_makes_the_model_registered(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    register_node(client)
+    beat(client, "node-a", report(QWEN, "ready", 4, 4))
+    assert hub_item(client, QWEN)["status"] == "ready"
+    assert client.delete("/v0/nodes/node-a", headers=ADMIN).status_code == 204
+    assert hub_item(client, QWEN)["status"] == "registered"
+    assert client.get("/v0/nodes", headers=READ).json() == []
+
+
+def test_bad_metrics_are_rejected(client):
+    register_node(client)
+    response = beat(client, "node-a", metrics={"cpu_usage": 3})
+    assert response.status_code == 400
+    assert "cpu_usage" in response.json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- health, metrics, OpenAPI
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
+
+
+def test_metrics_count_requests_and_statuses(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    client.get("/v0/models/hub", headers=READ)
+    text = client.get("/metrics").text
+    assert 'modelhub_http_requests_total{method="GET",route="/v0/models/hub",status="200"} 1.0' in text
+    assert 'modelhub_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/v0/models/hub"}' in text
+    assert 'modelhub_models{status="registered"} 1.0' in text
+    assert 'modelhub_nodes{status="online"} 0.0' in text
+
+
+def test_openapi_describes_the_api_with_generated_types(client):
+    document = client.get("/schema/openapi.json").json()
+    operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    assert {
+        "listHub",
+        "registerModel",
+        "deleteModel",
+        "listManifests",
+        "registerNode",
+        "approveNode",
+        "nodeHeartbeat",
+        "listNodes",
+        "deleteNode",
+        "openaiListModels",
+        "openaiRetrieveModel",
+    } <= operations
+    schemas = document["components"]["schemas"]
+    assert {"HubItem", "RegisterRequest", "Heartbeat", "HeartbeatResponse", "Node", "ErrorBody"} <= set(schemas)
+    hub = document["paths"]["/v0/models/hub"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert hub["items"]["$ref"].endswith("/HubItem")

@@ -1,0 +1,104 @@
+"""The runtime under uvicorn on loopback: restarts, kill -9, the official openai client, the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+from litestar.testing import TestClient
+
+from runtime.app import create_app
+from tests.runtime.conftest import ADMIN, NODE, READ, READ_TOKEN, live_server, make_settings
+
+QWEN = "qwen3-0.6b"
+
+
+def test_state_survives_a_restart_on_the_same_database(tmp_path):
+    settings = make_settings(tmp_path)
+    with TestClient(create_app(settings)) as first:
+        first.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+        first.post("/v0/nodes", json={"runtime_id": "n1", "machine_name": "m"}, headers=NODE)
+        first.post("/v0/nodes/n1/approve", headers=ADMIN)
+        first.post("/v0/nodes/n1/heartbeat", headers=NODE, json={
+            "metrics": {"memory_usage": 0.25},
+            "models": [{"model_id": QWEN, "state": "downloading", "bytes_done": 10, "bytes_total": 40}]})
+        before_hub = first.get("/v0/models/hub", headers=READ).json()
+        before_nodes = first.get("/v0/nodes", headers=READ).json()
+    with TestClient(create_app(settings)) as second:
+        assert second.get("/v0/models/hub", headers=READ).json() == before_hub
+        nodes = second.get("/v0/nodes", headers=READ).json()
+        assert [(n["runtime_id"], n["status"], n["metrics"]) for n in nodes] == [
+            (n["runtime_id"], n["status"], n["metrics"]) for n in before_nodes]
+
+
+def test_an_acknowledged_registration_survives_kill_9(tmp_path):
+    with live_server(tmp_path) as (base, process):
+        response = httpx.post(f"{base}/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+        assert response.status_code == 201
+        process.send_signal(signal.SIGKILL)  # no shutdown, no flush: only what was committed survives
+        process.wait(timeout=10)
+    with live_server(tmp_path) as (base, _):
+        hub = httpx.get(f"{base}/v0/models/hub", headers=READ).json()
+        assert next(item for item in hub if item["id"] == QWEN)["status"] == "registered"
+
+
+def test_the_official_openai_client_lists_and_retrieves_ready_models(tmp_path):
+    with live_server(tmp_path) as (base, _):
+        httpx.post(f"{base}/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+        httpx.post(f"{base}/v0/nodes", json={"runtime_id": "n1", "machine_name": "m"}, headers=NODE)
+        httpx.post(f"{base}/v0/nodes/n1/approve", headers=ADMIN)
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key=READ_TOKEN, max_retries=0)
+        assert [model.id for model in client.models.list()] == []
+        with pytest.raises(openai.NotFoundError):
+            client.models.retrieve(QWEN)
+
+        httpx.post(f"{base}/v0/nodes/n1/heartbeat", headers=NODE, json={
+            "metrics": {}, "models": [{"model_id": QWEN, "state": "ready", "bytes_done": 9, "bytes_total": 9}]})
+
+        assert [model.id for model in client.models.list()] == [QWEN]
+        model = client.models.retrieve(QWEN)
+        assert (model.id, model.object, model.owned_by) == (QWEN, "model", "bartowski")
+        assert model.created > 0
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=f"{base}/v1", api_key="wrong", max_retries=0).models.list()
+
+
+def _modelhub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
+    return subprocess.run([sys.executable, "-m", "runtime", *args], env={**environment, **env},
+                          capture_output=True, text=True, check=False, timeout=60)
+
+
+def test_serve_refuses_to_start_without_tokens():
+    result = _modelhub("serve", "--port", "1")
+    assert result.returncode == 2
+    assert "MODELHUB_ADMIN_TOKEN and MODELHUB_NODE_TOKEN must be set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_reports_bad_settings_in_one_line_each():
+    result = _modelhub("serve", MODELHUB_NODE_OFFLINE_AFTER="soon", MODELHUB_ADMIN_TOKEN="a", MODELHUB_NODE_TOKEN="n")
+    assert result.returncode == 2
+    assert result.stderr.startswith("modelhub: MODELHUB_NODE_OFFLINE_AFTER:")
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_dev_generates_tokens_prints_them_once_and_uses_them(tmp_path):
+    blank = {"MODELHUB_ADMIN_TOKEN": "", "MODELHUB_NODE_TOKEN": "", "MODELHUB_READ_TOKEN": ""}
+    with live_server(tmp_path, "--dev", **blank) as (base, process):
+        assert process.stdout is not None
+        printed = {}
+        while len(printed) < 3:
+            line = process.stdout.readline()
+            assert line, "the server stopped printing before all three tokens"
+            name, _, value = line.strip().partition("=")
+            if name.startswith("MODELHUB_") and name.endswith("_TOKEN"):
+                printed[name] = value
+        admin = {"Authorization": f"Bearer {printed['MODELHUB_ADMIN_TOKEN']}"}
+        assert httpx.post(f"{base}/v0/models/register", json={"model_id": QWEN}, headers=admin).status_code == 201
+        assert httpx.get(f"{base}/v0/models/hub", headers={"Authorization": "Bearer x"}).status_code == 401
