@@ -19,8 +19,8 @@ validate file="supported_models.json":
 # Fail with a diff if generated/ is stale; lint and type-check
 check:
     python -m codegen check
-    ruff check codegen tests bench
-    ruff format --check codegen tests bench
+    ruff check codegen runtime tests bench
+    ruff format --check codegen runtime tests bench
     mypy
     just typecheck-ts
 
@@ -32,6 +32,10 @@ typecheck-ts: ui-deps
 test: ui-deps
     pytest
 
+# Run the server on embedded defaults (SQLite file under ./data); missing tokens are generated and printed
+serve *args:
+    modelhub serve --dev {{ args }}
+
 # Rewrite the syrupy snapshots after an intended template change (commit them with the template)
 snapshot-update:
     pytest tests/codegen --snapshot-update
@@ -39,6 +43,10 @@ snapshot-update:
 # Catalog toolchain benchmark: validate, build and import at 1,000 and 10,000 entries
 bench-catalog:
     python bench/catalog_build.py
+
+# Runtime HTTP benchmark: the hub against a bare route, and heartbeat ingestion (needs wrk)
+bench-runtime:
+    python bench/runtime_http.py
 
 # Install the dashboard's Node packages when package-lock.json is newer than node_modules
 ui-deps:

@@ -17,9 +17,9 @@ SQLite specifics, all set per connection:
 * An in-memory database (``sqlite+aiosqlite://`` or ``:memory:``) lives in one shared connection
   (`StaticPool`); its transactions are serialised by an asyncio lock. Unit tests only.
 
-PostgreSQL specifics: `SqlStore.load` reads in one ``REPEATABLE READ`` snapshot, and `SqlStore.open`
+PostgreSQL specifics: `SqlStore.load` reads in one ``REPEATABLE READ`` snapshot; `SqlStore.open`
 holds a transaction-level advisory lock while it migrates, so that replicas starting together
-migrate one at a time.
+migrate one at a time; pooled connections are pinged before use (``pool_pre_ping``).
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def make_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
-        return create_async_engine(parsed)
+        return create_async_engine(parsed, pool_pre_ping=True)  # survive a server restart without a failed call
     if backend != "sqlite":
         raise ValueError(f"unsupported database {backend!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
     if _sqlite_file(parsed) is None:

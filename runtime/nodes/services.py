@@ -98,6 +98,8 @@ class LifecycleService:
         self._reports: dict[str, dict[str, NodeModelRecord]] = defaultdict(dict)  # model id -> runtime id -> report
         self._views: dict[str, ModelView] = {}
         self._stale_metrics: set[str] = set()
+        self._silent_since: dict[str, datetime] = {}
+        """For approved nodes that have not sent a heartbeat yet: when the offline clock started."""
         self._dirty_nodes: set[str] = set()
         self._dirty_reports: set[tuple[str, str]] = set()
 
@@ -113,6 +115,10 @@ class LifecycleService:
                 self._reports[report.model_id][report.runtime_id] = report
         self._views = {model_id: self._derive(model_id) for model_id in self.catalog}
         self._stale_metrics = {runtime_id for runtime_id, node in self._nodes.items() if self._is_stale(node)}
+        started = self.clock()
+        self._silent_since = {
+            runtime_id: started for runtime_id, node in self._nodes.items() if node.last_heartbeat_at is None
+        }
         self._publish(Change(models=dict(self._views), registrations=True))
 
     async def flush(self) -> None:
@@ -243,6 +249,7 @@ class LifecycleService:
                 self._dirty_nodes.discard(record.runtime_id)
             if previous is None:
                 self._stale_metrics.add(record.runtime_id)
+                self._silent_since[record.runtime_id] = record.registered_at
                 self._publish(Change(nodes={record.runtime_id: (None, record.status)}))
             return self._node_view(record), previous is None
 
@@ -257,6 +264,7 @@ class LifecycleService:
                 await self.store.save_node(record)
                 self._nodes[runtime_id] = record
                 self._dirty_nodes.discard(runtime_id)
+            self._silent_since.setdefault(runtime_id, self.clock())
             self._publish(Change(nodes={runtime_id: (NodeStatus.pending, NodeStatus.registering)}))
             return self._node_view(record)
 
@@ -271,6 +279,7 @@ class LifecycleService:
                 self._dirty_nodes.discard(runtime_id)
                 self._dirty_reports = {key for key in self._dirty_reports if key[0] != runtime_id}
                 self._stale_metrics.discard(runtime_id)
+                self._silent_since.pop(runtime_id, None)
             self._publish(Change(models=self._rederive(touched), nodes={runtime_id: (record.status, None)}))
 
     async def heartbeat(self, runtime_id: str, heartbeat: Heartbeat) -> NodeStatus:
@@ -328,7 +337,7 @@ class LifecycleService:
                 if runtime_id not in self._stale_metrics and self._is_stale(record):
                     self._stale_metrics.add(runtime_id)
                     newly_stale.add(runtime_id)
-                if record.status in (NodeStatus.registering, NodeStatus.online) and self._is_stale(record):
+                if record.status in (NodeStatus.registering, NodeStatus.online) and self._is_silent(record):
                     self._nodes[runtime_id] = replace(record, status=NodeStatus.offline)
                     self._dirty_nodes.add(runtime_id)
                     nodes_changed[runtime_id] = (record.status, NodeStatus.offline)
@@ -383,8 +392,14 @@ class LifecycleService:
         )
 
     def _is_stale(self, record: NodeRecord) -> bool:
+        """Whether a node's metrics are stale: none yet, or older than ``offline_after``."""
         last = record.last_heartbeat_at
         return last is None or (self.clock() - last).total_seconds() >= self.offline_after
+
+    def _is_silent(self, record: NodeRecord) -> bool:
+        """Whether a node has been quiet for ``offline_after``: since its last heartbeat, else since approval."""
+        since = record.last_heartbeat_at or self._silent_since.get(record.runtime_id) or self.clock()
+        return (self.clock() - since).total_seconds() >= self.offline_after
 
     def _node_view(self, record: NodeRecord) -> Node:
         last = record.last_heartbeat_at

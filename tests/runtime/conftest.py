@@ -72,13 +72,15 @@ def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, s
         "HF_ENDPOINT": HF_ENDPOINT,
         **env,
     }
+    log = (tmp_path / f"server-{port}.log").open("w")  # a file, not a pipe: a full pipe would block the server
     process = subprocess.Popen(
         [sys.executable, "-m", "runtime", "serve", "--port", str(port), *args],
         env=environment,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    process.log_path = log.name  # type: ignore[attr-defined]
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -89,8 +91,7 @@ def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, s
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                output = process.stdout.read() if process.stdout else ""
-                raise RuntimeError(f"server did not start:\n{output}")
+                raise RuntimeError(f"server did not start:\n{(tmp_path / log.name).read_text()}")
             time.sleep(0.1)
         yield base, process
     finally:
@@ -101,5 +102,4 @@ def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, s
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process.stdout:
-            process.stdout.close()
+        log.close()

@@ -1,4 +1,4 @@
-"""Every endpoint × no token / unknown token / wrong kind / right kind."""
+"""Every endpoint with no token, an unknown token, a token of the wrong kind and of the right kind."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import openai
@@ -24,16 +25,22 @@ def test_state_survives_a_restart_on_the_same_database(tmp_path):
         first.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
         first.post("/v0/nodes", json={"runtime_id": "n1", "machine_name": "m"}, headers=NODE)
         first.post("/v0/nodes/n1/approve", headers=ADMIN)
-        first.post("/v0/nodes/n1/heartbeat", headers=NODE, json={
-            "metrics": {"memory_usage": 0.25},
-            "models": [{"model_id": QWEN, "state": "downloading", "bytes_done": 10, "bytes_total": 40}]})
+        first.post(
+            "/v0/nodes/n1/heartbeat",
+            headers=NODE,
+            json={
+                "metrics": {"memory_usage": 0.25},
+                "models": [{"model_id": QWEN, "state": "downloading", "bytes_done": 10, "bytes_total": 40}],
+            },
+        )
         before_hub = first.get("/v0/models/hub", headers=READ).json()
         before_nodes = first.get("/v0/nodes", headers=READ).json()
     with TestClient(create_app(settings)) as second:
         assert second.get("/v0/models/hub", headers=READ).json() == before_hub
         nodes = second.get("/v0/nodes", headers=READ).json()
         assert [(n["runtime_id"], n["status"], n["metrics"]) for n in nodes] == [
-            (n["runtime_id"], n["status"], n["metrics"]) for n in before_nodes]
+            (n["runtime_id"], n["status"], n["metrics"]) for n in before_nodes
+        ]
 
 
 def test_an_acknowledged_registration_survives_kill_9(tmp_path):
@@ -57,8 +64,11 @@ def test_the_official_openai_client_lists_and_retrieves_ready_models(tmp_path):
         with pytest.raises(openai.NotFoundError):
             client.models.retrieve(QWEN)
 
-        httpx.post(f"{base}/v0/nodes/n1/heartbeat", headers=NODE, json={
-            "metrics": {}, "models": [{"model_id": QWEN, "state": "ready", "bytes_done": 9, "bytes_total": 9}]})
+        httpx.post(
+            f"{base}/v0/nodes/n1/heartbeat",
+            headers=NODE,
+            json={"metrics": {}, "models": [{"model_id": QWEN, "state": "ready", "bytes_done": 9, "bytes_total": 9}]},
+        )
 
         assert [model.id for model in client.models.list()] == [QWEN]
         model = client.models.retrieve(QWEN)
@@ -70,8 +80,14 @@ def test_the_official_openai_client_lists_and_retrieves_ready_models(tmp_path):
 
 def _modelhub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
-    return subprocess.run([sys.executable, "-m", "runtime", *args], env={**environment, **env},
-                          capture_output=True, text=True, check=False, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "runtime", *args],
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
 
 
 def test_serve_refuses_to_start_without_tokens():
@@ -91,14 +107,12 @@ def test_serve_reports_bad_settings_in_one_line_each():
 def test_serve_dev_generates_tokens_prints_them_once_and_uses_them(tmp_path):
     blank = {"MODELHUB_ADMIN_TOKEN": "", "MODELHUB_NODE_TOKEN": "", "MODELHUB_READ_TOKEN": ""}
     with live_server(tmp_path, "--dev", **blank) as (base, process):
-        assert process.stdout is not None
         printed = {}
-        while len(printed) < 3:
-            line = process.stdout.readline()
-            assert line, "the server stopped printing before all three tokens"
+        for line in Path(process.log_path).read_text().splitlines():
             name, _, value = line.strip().partition("=")
             if name.startswith("MODELHUB_") and name.endswith("_TOKEN"):
                 printed[name] = value
+        assert set(printed) == {"MODELHUB_ADMIN_TOKEN", "MODELHUB_NODE_TOKEN", "MODELHUB_READ_TOKEN"}
         admin = {"Authorization": f"Bearer {printed['MODELHUB_ADMIN_TOKEN']}"}
         assert httpx.post(f"{base}/v0/models/register", json={"model_id": QWEN}, headers=admin).status_code == 201
         assert httpx.get(f"{base}/v0/models/hub", headers={"Authorization": "Bearer x"}).status_code == 401

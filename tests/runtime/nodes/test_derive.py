@@ -32,7 +32,7 @@ def derive(reports: list[NodeModelRecord], statuses: dict[str, NodeStatus], *, r
     return model_view(registered, {r.runtime_id: r for r in reports}, statuses)
 
 
-# ------------------------------------------------------------------------------------------------ model_view
+# --------------------------------------------------------------------------------------- model_view
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_an_unregistered_model_is_available_whatever_the_reports(reports, status
 
 
 def test_available_has_no_progress_and_no_nodes():
-    assert AVAILABLE == ModelView(ModelStatus.available, None, ())
+    assert ModelView(ModelStatus.available, None, ()) == AVAILABLE
 
 
 @pytest.mark.parametrize(
@@ -155,7 +155,7 @@ def test_nodes_carry_each_reports_state_bytes_and_error():
     )
 
 
-# ------------------------------------------------------------------------------------------------ node_has_all
+# ------------------------------------------------------------------------------------- node_has_all
 
 
 @pytest.mark.parametrize(
