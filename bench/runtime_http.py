@@ -5,24 +5,28 @@ nodes never go offline during the run), under ``uvicorn.run`` with uvloop and ht
 ``modelhub serve`` runs it, plus two routes registered on that same app object for the benchmark only:
 ``GET /bench/bare`` answers pre-encoded bytes (a copy of the hub body, so the same size) and
 ``POST /bench/bare`` takes that copy once the hub is set up. The bare route goes through the same
-server, middleware and serialisation path but does no work of its own, and has no auth guard: it is
-the ceiling for a route that returns a body of this size.
+server, middleware and response path but does no work of its own, and has no auth guard: it is the
+ceiling for a route that returns a body of this size.
 
-Measured, with ``wrk -t1 -c64 --latency`` (64 connections, one wrk thread):
+Measured with wrk, 64 connections, ``--latency``:
 
 * ``GET /v0/models/hub`` on the real catalog, 3 models registered and 3 nodes reporting (one ready
   on all 3, one downloading with progress, one pending), so items carry per-node state; the read
   token is sent;
-* ``GET /bench/bare`` with the same header, alternating with the hub round by round;
-* ``POST /v0/nodes/node-<i>/heartbeat``, round-robin over 100 nodes that each report 10 registered
-  models as downloading, ``bytes_done`` strictly increasing per node (a wrk Lua script; one wrk
-  thread, so one counter per node; each round starts above the last round's values).
+* ``GET /bench/bare`` with the same header, alternating with the hub round by round (both with one
+  wrk thread, ``-t1 -c64``);
+* ``POST /v0/nodes/node-<i>/heartbeat`` from 100 nodes that each report 10 registered models as
+  downloading, ``bytes_done`` strictly increasing per node (a wrk Lua script, ``-t64 -c64``: each
+  wrk thread has one connection and owns its nodes, so a node never has two heartbeats in flight;
+  each round starts above the last round's values).
 
 Every figure is the median of ``--rounds`` rounds of ``--duration`` seconds, after an untimed
 ``--warmup`` round per route; the hub/bare ratio is the median of the per-round ratios (each pair
 ran back to back, so drift in machine load hits both sides alike). Any non-2xx answer or socket
-error fails the run. On a machine with two or more CPUs the server is pinned to the first and this
-script with wrk to the second, so they do not compete for a core.
+error fails the run. The server's CPU time per request (user + system, all its threads, from /proc)
+is reported too: on a shared machine it moves much less than throughput. On a machine with two or
+more CPUs the server is pinned to the first and this script with wrk to the second, so they do not
+compete for a core.
 
 Goals from the issue: hub throughput >= 0.8 of the bare route's, hub p99 <= 20 ms, and >= 2,000
 heartbeats/s.
@@ -34,7 +38,10 @@ Run from the repository root::
 
 ``--profile`` runs, after the timed rounds, a second server under cProfile for one round of the
 chosen route (default hub) and writes its top 25 entries by cumulative and by own time to FILE.
-The profiled server is much slower: its round is not reported.
+The profile's clock is the CPU time of the server's main thread (the event loop), so idle waits do
+not count; SQLAlchemy's greenlet switches hide from cProfile, so CPU spent on other requests while a
+heartbeat flush waits for SQLite may be charged to SQLAlchemy's ``execute``. The profiled server is
+much slower: its round is not reported.
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +99,7 @@ PROFILE_TOP = 25
 
 #: The server: ``python -c LAUNCHER CONFIG_JSON``. It pins itself first, before any thread exists.
 LAUNCHER = """
-import cProfile, io, json, os, pstats, signal, sys
+import cProfile, io, json, os, pstats, signal, sys, time
 config = json.loads(sys.argv[1])
 if config["cpu"] is not None:
     os.sched_setaffinity(0, {config["cpu"]})
@@ -141,7 +148,9 @@ if config["profile"]:
     # uvicorn re-raises the SIGTERM it shut down on once it has restored the previous handler:
     # ignoring it then lets this process live on to write the profile.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    profiler = cProfile.Profile()
+    # CPU time of this (the event loop's) thread: waiting in epoll is not counted, nor SQLite's own
+    # work on aiosqlite's thread.
+    profiler = cProfile.Profile(time.thread_time)
     profiler.runcall(uvicorn.run, app, **options)
     stream = io.StringIO()
     stats = pstats.Stats(profiler, stream=stream)
@@ -217,6 +226,8 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     requests: int
+    cpu_us: float | None = None
+    """CPU time of the server process (every thread) per request, in microseconds, if known."""
 
 
 def parse_wrk(output: str) -> WrkResult:
@@ -238,10 +249,29 @@ def parse_wrk(output: str) -> WrkResult:
     return WrkResult(float(rate.group(1)), percentiles["50"], percentiles["99"], int(total.group(1)))
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of process ``pid`` (all its threads), from /proc; None without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_wrk(
-    url: str, duration: float, extra: Sequence[str] = (), script_args: Sequence[str] = (), threads: int = 1
+    url: str,
+    duration: float,
+    extra: Sequence[str] = (),
+    script_args: Sequence[str] = (),
+    threads: int = 1,
+    server: int | None = None,
 ) -> WrkResult:
-    """Run wrk (``threads`` threads, ``CONNECTIONS`` connections) against ``url`` and parse its report."""
+    """Run wrk (``threads`` threads, ``CONNECTIONS`` connections) against ``url`` and parse its report.
+
+    With ``server`` (its pid), the server's CPU time per request during the run is measured too: on a
+    machine shared with other work it varies much less than throughput.
+    """
+    before = cpu_seconds(server) if server is not None else None
     command = ["wrk", f"-t{threads}", f"-c{CONNECTIONS}", f"-d{duration:g}s", "--latency", *extra, url]
     if script_args:
         command += ["--", *script_args]
@@ -251,7 +281,11 @@ def run_wrk(
     )
     if completed.returncode != 0:
         raise SystemExit(f"wrk failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
-    return parse_wrk(completed.stdout)
+    result = parse_wrk(completed.stdout)
+    after = cpu_seconds(server) if server is not None else None
+    if before is None or after is None or not result.requests:
+        return result
+    return replace(result, cpu_us=(after - before) / result.requests * 1e6)
 
 
 def free_port() -> int:
@@ -279,6 +313,10 @@ class Server:
             "top": PROFILE_TOP,
         }
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
 
     def output(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
@@ -388,9 +426,9 @@ def write_script(scratch: Path) -> Path:
     return script
 
 
-def heartbeat_round(base: str, script: Path, models: list[str], round_index: int, duration: float) -> WrkResult:
+def heartbeat_round(server: Server, script: Path, models: list[str], round_index: int, duration: float) -> WrkResult:
     args = [NODE_TOKEN, str(round_index * ROUND_STRIDE), *models]
-    return run_wrk(base, duration, ["-s", str(script)], args, threads=CONNECTIONS)
+    return run_wrk(server.base, duration, ["-s", str(script)], args, threads=CONNECTIONS, server=server.pid)
 
 
 def check_heartbeats(client: httpx.Client, models: list[str], last_round: int) -> None:
@@ -427,14 +465,14 @@ def measure(scratch: Path, cpu: int | None, rounds: int, duration: float, warmup
             run_wrk(hub_url, warmup, read_header)
             run_wrk(bare_url, warmup, read_header)
         for _ in range(rounds):
-            results.hub.append(run_wrk(hub_url, duration, read_header))
-            results.bare.append(run_wrk(bare_url, duration, read_header))
+            results.hub.append(run_wrk(hub_url, duration, read_header, server=server.pid))
+            results.bare.append(run_wrk(bare_url, duration, read_header, server=server.pid))
 
         models = setup_heartbeats(client)
         if warmup > 0:
-            heartbeat_round(server.base, script, models, 0, warmup)
+            heartbeat_round(server, script, models, 0, warmup)
         for index in range(1, rounds + 1):
-            results.heartbeat.append(heartbeat_round(server.base, script, models, index, duration))
+            results.heartbeat.append(heartbeat_round(server, script, models, index, duration))
         check_heartbeats(client, models, rounds)
         if server.process is not None and server.process.poll() is not None:
             raise SystemExit(f"the server died:\n{server.output()}")
@@ -448,7 +486,7 @@ def profile(scratch: Path, cpu: int | None, route: str, duration: float, output:
     with running(scratch, cpu, output) as server, httpx.Client(base_url=server.base) as client:
         setup_hub(client)
         if route == "heartbeat":
-            heartbeat_round(server.base, script, setup_heartbeats(client), 1, duration)
+            heartbeat_round(server, script, setup_heartbeats(client), 1, duration)
         else:
             path = "/v0/models/hub" if route == "hub" else "/bench/bare"
             run_wrk(f"{server.base}{path}", duration, ["-H", f"Authorization: Bearer {READ_TOKEN}"])
@@ -458,6 +496,11 @@ def profile(scratch: Path, cpu: int | None, route: str, duration: float, output:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def cpu_text(values: Sequence[float | None]) -> str:
+    known = [value for value in values if value is not None]
+    return f"{median(known):.0f} us" if known and len(known) == len(values) else "n/a"
 
 
 def verdict(ok: bool) -> str:
@@ -479,7 +522,7 @@ def report(
         ("GET /bench/bare", results.bare),
         (f"POST heartbeat ({HEARTBEAT_NODES}x{HEARTBEAT_MODELS})", results.heartbeat),
     ]
-    rows = [["route", "req/s", "p50", "p99"]]
+    rows = [["route", "req/s", "p50", "p99", "server CPU/req"]]
     for name, runs in routes:
         rows.append(
             [
@@ -487,6 +530,7 @@ def report(
                 f"{median([r.rate for r in runs]):.0f}",
                 f"{median([r.p50_ms for r in runs]):.2f} ms",
                 f"{median([r.p99_ms for r in runs]):.2f} ms",
+                cpu_text([r.cpu_us for r in runs]),
             ]
         )
     ratios = [hub.rate / bare.rate for hub, bare in zip(results.hub, results.bare, strict=True)]
@@ -506,10 +550,20 @@ def report(
     for name, runs in routes:
         lines.append(f"  {name}: " + ", ".join(f"{r.rate:.0f} ({r.p99_ms:.1f})" for r in runs))
     lines.append("  hub/bare: " + ", ".join(f"{r:.2f}" for r in ratios))
+    cpu_ratios = [
+        bare.cpu_us / hub.cpu_us
+        for hub, bare in zip(results.hub, results.bare, strict=True)
+        if hub.cpu_us and bare.cpu_us is not None
+    ]
+    if len(cpu_ratios) == len(ratios):
+        lines.append("  bare/hub server CPU per request: " + ", ".join(f"{r:.2f}" for r in cpu_ratios))
+        cpu_note = f"; from server CPU per request {median(cpu_ratios):.2f}"
+    else:
+        cpu_note = ""
     lines += [
         "goals:",
         f"  hub/bare throughput >= {RATIO_GOAL:g}: {verdict(ratio >= RATIO_GOAL)} "
-        f"({ratio:.2f}, median of per-round ratios)",
+        f"({ratio:.2f}, median of per-round ratios{cpu_note})",
         f"  hub p99 <= {P99_GOAL_MS:g} ms: {verdict(p99 <= P99_GOAL_MS)} ({p99:.1f} ms)",
         f"  heartbeats >= {HEARTBEAT_GOAL:,.0f}/s: {verdict(heartbeats >= HEARTBEAT_GOAL)} ({heartbeats:,.0f}/s)",
     ]

@@ -264,7 +264,7 @@ class LifecycleService:
                 await self.store.save_node(record)
                 self._nodes[runtime_id] = record
                 self._dirty_nodes.discard(runtime_id)
-            self._silent_since.setdefault(runtime_id, self.clock())
+            self._silent_since[runtime_id] = self.clock()  # waiting for approval is not silence
             self._publish(Change(nodes={runtime_id: (NodeStatus.pending, NodeStatus.registering)}))
             return self._node_view(record)
 

@@ -751,6 +751,19 @@ async def test_a_node_approved_less_than_offline_after_ago_stays_registering(ser
 
 
 @pytest.mark.asyncio
+async def test_a_node_approved_but_silent_for_offline_after_goes_offline(service, clock):
+    await service.add_node(node_registration("n1"))
+    clock.advance(OFFLINE_AFTER * 5)  # waiting for approval does not count
+    await service.approve("n1")
+    clock.advance(OFFLINE_AFTER - 1)
+    await service.expire()
+    assert service.node("n1").status == NodeStatus.registering
+    clock.advance(1)
+    await service.expire()
+    assert service.node("n1").status == NodeStatus.offline
+
+
+@pytest.mark.asyncio
 async def test_a_model_whose_only_online_node_goes_offline_is_no_longer_ready(service, clock):
     await service.register(A)
     await online(service, "n1")

@@ -368,6 +368,45 @@ class LifecycleMachine(RuleBasedStateMachine):
         ]
         self._heartbeat(runtime_id, reports)
 
+    @rule(
+        runtime_id=runtime_ids,
+        bad=st.sampled_from(("unknown", "unregistered", "over", "incomplete", "duplicate")),
+        data=st.data(),
+    )
+    def heartbeat_spoiled(self, runtime_id: str, bad: str, data: st.DataObject) -> None:
+        """An otherwise good heartbeat with one bad report somewhere: it must change nothing at all."""
+        reports = [
+            HeartbeatModelReport(model_id=model_id, state=NodeModelState.ready, bytes_done=100, bytes_total=100)
+            for model_id in sorted(self.registered)
+        ]
+        unregistered = [model_id for model_id in MODELS if model_id not in self.registered]
+        some_model = data.draw(st.sampled_from(MODELS), label="model_id")
+        if bad == "unknown" or (bad == "unregistered" and not unregistered):
+            spoiler = HeartbeatModelReport(
+                model_id=UNKNOWN_MODEL, state=NodeModelState.pending, bytes_done=0, bytes_total=0
+            )
+        elif bad == "unregistered":
+            model_id = data.draw(st.sampled_from(unregistered), label="unregistered")
+            spoiler = HeartbeatModelReport(model_id=model_id, state=NodeModelState.pending, bytes_done=0, bytes_total=0)
+        elif bad == "over":
+            spoiler = HeartbeatModelReport(
+                model_id=some_model, state=NodeModelState.downloading, bytes_done=101, bytes_total=100
+            )
+        elif bad == "incomplete":
+            spoiler = HeartbeatModelReport(
+                model_id=some_model, state=NodeModelState.ready, bytes_done=99, bytes_total=100
+            )
+        else:
+            spoiler = (
+                reports[0]
+                if reports
+                else HeartbeatModelReport(
+                    model_id=UNKNOWN_MODEL, state=NodeModelState.pending, bytes_done=0, bytes_total=0
+                )
+            )
+        reports.insert(data.draw(st.integers(0, len(reports)), label="position"), spoiler)
+        self._heartbeat(runtime_id, reports)
+
     @rule(runtime_id=runtime_ids, data=st.data())
     def heartbeat_progress(self, runtime_id: str, data: st.DataObject) -> None:
         """The heartbeat of a node fetching one registered model (bytes may go back: then it is rejected)."""
