@@ -16,7 +16,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
-from runtime.auth import Tokens
+from runtime.auth import Tokens, auth_middleware
 from runtime.catalog.controllers import ModelsController, OpenAIController
 from runtime.catalog.services import HubCache, ManifestCache
 from runtime.db.sql import SqlStore
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     hub = HubCache(lifecycle)
     manifests = ManifestCache(lifecycle, settings.hf_endpoint)
     metrics = Metrics(lifecycle)
+    tokens = Tokens(settings)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -77,12 +78,11 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             "metrics": provide(metrics),
         },
         lifespan=[lifespan],
-        middleware=[metrics.middleware],
+        middleware=[metrics.middleware, auth_middleware(tokens)],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Model Hub", version=version("modelhub"), path="/schema"),
     )
     app.state.settings = settings
-    app.state.tokens = Tokens(settings)
     app.state.lifecycle = lifecycle
     return app

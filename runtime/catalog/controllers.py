@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from generated.types import ErrorBody, HubItem, ModelManifest, OpenAiModel, OpenAiModelList, RegisterRequest
-from runtime.auth import ADMIN, NODE_OR_ADMIN, READ, require
+from runtime.auth import ADMIN, NODE_OR_ADMIN, READ
 from runtime.catalog.services import HubCache, ManifestCache, openai_model, openai_models
 from runtime.errors import AppClientError
 from runtime.nodes.services import LifecycleService
@@ -41,7 +41,7 @@ class ModelsController(Controller):
     @get(
         "/hub",
         operation_id="listHub",
-        guards=[require(READ)],
+        roles=READ,
         summary="Every catalog model with its status, per-node progress and Hugging Face stats",
         responses={200: ResponseSpec(list[HubItem], description="The hub, in catalog order"), **_ERRORS},
     )
@@ -58,7 +58,7 @@ class ModelsController(Controller):
     @post(
         "/register",
         operation_id="registerModel",
-        guards=[require(ADMIN)],
+        roles=ADMIN,
         status_code=201,
         responses={
             404: ResponseSpec(ErrorBody, description="model_not_supported"),
@@ -80,7 +80,7 @@ class ModelsController(Controller):
     @delete(
         "/{model_id:str}",
         operation_id="deleteModel",
-        guards=[require(ADMIN)],
+        roles=ADMIN,
         status_code=204,
         responses={404: ResponseSpec(ErrorBody, description="not_registered"), **_ERRORS},
     )
@@ -91,7 +91,7 @@ class ModelsController(Controller):
     @get(
         "",
         operation_id="listManifests",
-        guards=[require(NODE_OR_ADMIN)],
+        roles=NODE_OR_ADMIN,
         responses={200: ResponseSpec(list[ModelManifest], description="Registered models with their files"), **_ERRORS},
     )
     async def manifests(self, manifests: NamedDependency[ManifestCache]) -> Response[bytes]:
@@ -104,7 +104,7 @@ class OpenAIController(Controller):
 
     path = "/v1/models"
     tags = ["openai"]  # noqa: RUF012 - Litestar's own attribute
-    guards = [require(READ)]  # noqa: RUF012 - Litestar's own attribute
+    opt = {"roles": READ}  # noqa: RUF012 - Litestar's own attribute
 
     @get("", operation_id="openaiListModels", responses=_ERRORS)
     async def list_models(self, lifecycle: NamedDependency[LifecycleService]) -> OpenAiModelList:

@@ -2,8 +2,9 @@
 
 ``GET /v0/models/hub`` is the hot path. Its body is kept pre-encoded, one fragment per catalog
 model, and rebuilt only for models whose lifecycle changed; a query joins the matching fragments.
-The ETag is a hash of the body, so a client's cached copy stays valid until something it shows
-changes.
+Fragments are re-encoded on the first read after a change, so a burst of heartbeats costs one
+encoding. The ETag is a hash of the body, so a client's cached copy stays valid until
+something it shows changes.
 """
 
 from __future__ import annotations
@@ -54,19 +55,24 @@ class HubCache:
         self._search = [" ".join((model.name, model.description, *model.tags)).casefold() for model in catalog]
         self._fragments = [self._encode(model) for model in catalog]
         self._bodies: dict[str, tuple[bytes, str]] = {}
+        self._stale: set[str] = set()
         lifecycle.listeners.append(self._on_change)
 
     def _encode(self, model: SupportedModel) -> bytes:
         return _encoder.encode(hub_item(model, self.lifecycle, None))
 
     def _on_change(self, change: Change) -> None:
-        if not change.models:
-            return
-        for model_id in change.models:
+        # Re-encoding waits for the next read: a burst of heartbeats costs one encoding, not one each.
+        if change.models:
+            self._stale.update(change.models)
+            self._bodies.clear()
+
+    def _refresh(self) -> None:
+        for model_id in self._stale:
             position = self._index.get(model_id)
             if position is not None:
                 self._fragments[position] = self._encode(self.catalog[position])
-        self._bodies.clear()
+        self._stale.clear()
 
     def body(self, query: str | None = None) -> tuple[bytes, str]:
         """The hub JSON array (filtered by ``query`` when given) and its ETag.
@@ -74,6 +80,8 @@ class HubCache:
         A query matches a model when every word of it occurs in the model's name, description or
         tags, ignoring case.
         """
+        if self._stale:
+            self._refresh()
         key = " ".join((query or "").casefold().split())
         cached = self._bodies.get(key)
         if cached is None:
@@ -90,7 +98,7 @@ class HubCache:
         return cached
 
     def item(self, model_id: str) -> HubItem:
-        """One hub item, for answers to register."""
+        """One hub item, as it is now (for the answer to register)."""
         return hub_item(self.catalog[self._index[model_id]], self.lifecycle, None)
 
 
@@ -129,7 +137,7 @@ def openai_models(lifecycle: LifecycleService) -> OpenAiModelList:
 def openai_model(lifecycle: LifecycleService, model_id: str) -> OpenAiModel | None:
     """One model as the OpenAI API shows it, or None unless it is ready on an online node."""
     registration = lifecycle.registration(model_id)
-    if registration is None or lifecycle.view(model_id).status != ModelStatus.ready:
+    if registration is None or lifecycle.status(model_id) != ModelStatus.ready:
         return None
     owner = lifecycle.catalog[model_id].repo.split("/", 1)[0]
     return OpenAiModel(id=model_id, object="model", created=int(registration.registered_at.timestamp()), owned_by=owner)

@@ -9,7 +9,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeRegistration
-from runtime.auth import ADMIN, NODE, READ, require
+from runtime.auth import ADMIN, NODE, READ
 from runtime.catalog.services import ManifestCache
 from runtime.nodes.services import LifecycleService
 
@@ -29,7 +29,7 @@ class NodesController(Controller):
     @post(
         "",
         operation_id="registerNode",
-        guards=[require(NODE)],
+        roles=NODE,
         status_code=201,
         responses={200: ResponseSpec(Node, description="A known node: its details were updated"), **_ERRORS},
     )
@@ -43,7 +43,7 @@ class NodesController(Controller):
     @post(
         "/{runtime_id:str}/approve",
         operation_id="approveNode",
-        guards=[require(ADMIN)],
+        roles=ADMIN,
         status_code=200,
         responses={409: ResponseSpec(ErrorBody, description="invalid_transition: not pending"), **_ERRORS},
     )
@@ -54,7 +54,7 @@ class NodesController(Controller):
     @post(
         "/{runtime_id:str}/heartbeat",
         operation_id="nodeHeartbeat",
-        guards=[require(NODE)],
+        roles=NODE,
         status_code=200,
         responses={
             200: ResponseSpec(HeartbeatResponse, description="The node's status and the desired models"),
@@ -74,12 +74,12 @@ class NodesController(Controller):
         body = b'{"status":' + msgspec.json.encode(status) + b',"models":' + manifests.encoded + b"}"
         return Response(body, media_type=MediaType.JSON)
 
-    @get("", operation_id="listNodes", guards=[require(READ)], responses=_ERRORS)
+    @get("", operation_id="listNodes", roles=READ, responses=_ERRORS)
     async def list_nodes(self, lifecycle: NamedDependency[LifecycleService]) -> list[Node]:
         """Every node with its status and metrics."""
         return lifecycle.nodes()
 
-    @delete("/{runtime_id:str}", operation_id="deleteNode", guards=[require(ADMIN)], status_code=204, responses=_ERRORS)
+    @delete("/{runtime_id:str}", operation_id="deleteNode", roles=ADMIN, status_code=204, responses=_ERRORS)
     async def remove(self, runtime_id: FromPath[str], lifecycle: NamedDependency[LifecycleService]) -> None:
         """Forget a node and its reports."""
         await lifecycle.delete_node(runtime_id)

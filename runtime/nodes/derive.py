@@ -37,12 +37,7 @@ def model_view(
     """Derive one model's view; ``reports`` maps runtime id to that node's report on the model."""
     if not registered:
         return AVAILABLE
-    nodes = tuple(
-        NodeModelProgress(
-            runtime_id=r.runtime_id, state=r.state, bytes_done=r.bytes_done, bytes_total=r.bytes_total, error=r.error
-        )
-        for _, r in sorted(reports.items())
-    )
+    nodes = node_progress(reports)
     live = [r for r in reports.values() if node_status.get(r.runtime_id, NodeStatus.offline) != NodeStatus.offline]
     if any(r.state == NodeModelState.ready and node_status[r.runtime_id] == NodeStatus.online for r in live):
         return ModelView(ModelStatus.ready, None, nodes)
@@ -59,4 +54,14 @@ def node_has_all(registered: Iterable[str], reports: Mapping[str, NodeModelRecor
     return all(
         (report := reports.get(model_id)) is not None and report.state == NodeModelState.ready
         for model_id in registered
+    )
+
+
+def node_progress(reports: Mapping[str, NodeModelRecord]) -> tuple[NodeModelProgress, ...]:
+    """Each node's report on a model, as the hub lists them (by runtime id)."""
+    return tuple(
+        NodeModelProgress(
+            runtime_id=r.runtime_id, state=r.state, bytes_done=r.bytes_done, bytes_total=r.bytes_total, error=r.error
+        )
+        for _, r in sorted(reports.items())
     )

@@ -26,7 +26,7 @@ import msgspec
 
 from generated.catalog import CATALOG_BY_ID
 from generated.lifecycle import NODE_MODEL_STATE_TRANSITIONS
-from generated.types import Node, NodeMetrics, NodeModelState, NodeStatus
+from generated.types import ModelStatus, Node, NodeMetrics, NodeModelState, NodeStatus
 from runtime.db import AlreadyStored, NodeModelRecord, NodeRecord, RegistrationRecord
 from runtime.errors import (
     AlreadyRegistered,
@@ -37,10 +37,11 @@ from runtime.errors import (
     NotRegistered,
     ValidationFailed,
 )
-from runtime.nodes.derive import AVAILABLE, ModelView, model_view, node_has_all
+from runtime.nodes.derive import AVAILABLE, ModelView, node_has_all, node_progress
+from runtime.nodes.tally import Tally
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Iterable
 
     from generated.types import Heartbeat, HeartbeatModelReport, NodeRegistration, SupportedModel
     from runtime.db import Store
@@ -57,8 +58,8 @@ def utc_now() -> datetime:
 class Change:
     """What one command changed, for listeners."""
 
-    models: dict[str, ModelView] = field(default_factory=dict)
-    """New views of the models whose status, progress or per-node state changed."""
+    models: frozenset[str] = frozenset()
+    """Models whose status, progress or per-node state changed; ``LifecycleService.view`` has the new view."""
     nodes: Mapping[str, tuple[NodeStatus | None, NodeStatus | None]] = field(default_factory=dict)
     """(previous, new) status of nodes that changed; None means absent (added or removed)."""
     metrics: frozenset[str] = frozenset()
@@ -96,7 +97,8 @@ class LifecycleService:
         self._registrations: dict[str, RegistrationRecord] = {}
         self._nodes: dict[str, NodeRecord] = {}
         self._reports: dict[str, dict[str, NodeModelRecord]] = defaultdict(dict)  # model id -> runtime id -> report
-        self._views: dict[str, ModelView] = {}
+        self._tallies: dict[str, Tally] = {}  # per registered model
+        self._summaries: dict[str, tuple[ModelStatus, float | None]] = {}  # per registered model
         self._stale_metrics: set[str] = set()
         self._silent_since: dict[str, datetime] = {}
         """For approved nodes that have not sent a heartbeat yet: when the offline clock started."""
@@ -113,13 +115,17 @@ class LifecycleService:
         for report in state.node_models:
             if report.model_id in self._registrations and report.runtime_id in self._nodes:
                 self._reports[report.model_id][report.runtime_id] = report
-        self._views = {model_id: self._derive(model_id) for model_id in self.catalog}
+        self._tallies = {model_id: Tally() for model_id in self._registrations}
+        for model_id, reports in self._reports.items():
+            for runtime_id in reports:
+                self._recount(model_id, runtime_id)
+        self._summaries = {model_id: tally.summary() for model_id, tally in self._tallies.items()}
         self._stale_metrics = {runtime_id for runtime_id, node in self._nodes.items() if self._is_stale(node)}
         started = self.clock()
         self._silent_since = {
             runtime_id: started for runtime_id, node in self._nodes.items() if node.last_heartbeat_at is None
         }
-        self._publish(Change(models=dict(self._views), registrations=True))
+        self._publish(Change(models=frozenset(self.catalog), registrations=True))
 
     async def flush(self) -> None:
         """Write the heartbeat reports accumulated since the last flush, in one transaction."""
@@ -145,7 +151,15 @@ class LifecycleService:
 
     def view(self, model_id: str) -> ModelView:
         """The derived status, progress and per-node state of a catalog model."""
-        return self._views.get(model_id, AVAILABLE)
+        summary = self._summaries.get(model_id)
+        if summary is None:
+            return AVAILABLE
+        return ModelView(*summary, node_progress(self._reports.get(model_id, {})))
+
+    def status(self, model_id: str) -> ModelStatus:
+        """A catalog model's status (cheaper than ``view``: no per-node list)."""
+        summary = self._summaries.get(model_id)
+        return summary[0] if summary is not None else ModelStatus.available
 
     def registration(self, model_id: str) -> RegistrationRecord | None:
         """The registration of a model, if it is registered."""
@@ -172,7 +186,7 @@ class LifecycleService:
 
     def model_status_counts(self) -> Counter[str]:
         """How many catalog models are in each status."""
-        return Counter(self.view(model_id).status.value for model_id in self.catalog)
+        return Counter(self.status(model_id).value for model_id in self.catalog)
 
     # ----------------------------------------------------------------- model commands
 
@@ -211,7 +225,8 @@ class LifecycleService:
                 except AlreadyStored:
                     raise AlreadyRegistered(f"{model_id} is already registered.") from None
                 self._registrations[model_id] = record
-            self._publish(Change(models=self._rederive([model_id]), registrations=True))
+                self._tallies[model_id] = Tally()
+            self._publish(Change(models=self._refresh([model_id]), registrations=True))
             return self.view(model_id)
 
     async def unregister(self, model_id: str) -> None:
@@ -224,9 +239,10 @@ class LifecycleService:
             async with self._store_lock:
                 await self.store.delete_registration(model_id)
                 del self._registrations[model_id]
+                del self._tallies[model_id]
                 self._reports.pop(model_id, None)
                 self._dirty_reports = {key for key in self._dirty_reports if key[1] != model_id}
-            self._publish(Change(models=self._rederive([model_id]), registrations=True))
+            self._publish(Change(models=self._refresh([model_id]), registrations=True))
 
     # ----------------------------------------------------------------- node commands
 
@@ -276,11 +292,13 @@ class LifecycleService:
                 await self.store.delete_node(runtime_id)
                 del self._nodes[runtime_id]
                 touched = [model_id for model_id, reports in self._reports.items() if reports.pop(runtime_id, None)]
+                for model_id in touched:
+                    self._tallies[model_id].forget(runtime_id)
                 self._dirty_nodes.discard(runtime_id)
                 self._dirty_reports = {key for key in self._dirty_reports if key[0] != runtime_id}
                 self._stale_metrics.discard(runtime_id)
                 self._silent_since.pop(runtime_id, None)
-            self._publish(Change(models=self._rederive(touched), nodes={runtime_id: (record.status, None)}))
+            self._publish(Change(models=self._refresh(touched, touched), nodes={runtime_id: (record.status, None)}))
 
     async def heartbeat(self, runtime_id: str, heartbeat: Heartbeat) -> NodeStatus:
         """Take a node's metrics and reports; return its status afterwards.
@@ -323,9 +341,11 @@ class LifecycleService:
             self._stale_metrics.discard(runtime_id)
 
             nodes_changed = {runtime_id: (record.status, status)} if status != record.status else {}
-            if nodes_changed:  # this node's reports now count differently: every model it reports
-                touched = list(own)
-            self._publish(Change(models=self._rederive(touched), nodes=nodes_changed, metrics=frozenset({runtime_id})))
+            recount = list(own) if nodes_changed else touched  # a new status changes how all its reports count
+            for model_id in recount:
+                self._recount(model_id, runtime_id)
+            models = self._refresh(recount, touched)
+            self._publish(Change(models=models, nodes=nodes_changed, metrics=frozenset({runtime_id})))
             return status
 
     async def expire(self) -> None:
@@ -343,8 +363,15 @@ class LifecycleService:
                     nodes_changed[runtime_id] = (record.status, NodeStatus.offline)
             if not nodes_changed and not newly_stale:
                 return
-            touched = [model_id for model_id, reports in self._reports.items() if nodes_changed.keys() & reports.keys()]
-            self._publish(Change(models=self._rederive(touched), nodes=nodes_changed, metrics=frozenset(newly_stale)))
+            recount = [
+                (model_id, runtime_id)
+                for model_id, reports in self._reports.items()
+                for runtime_id in nodes_changed.keys() & reports.keys()
+            ]
+            for model_id, runtime_id in recount:
+                self._recount(model_id, runtime_id)
+            models = self._refresh([model_id for model_id, _ in recount])
+            self._publish(Change(models=models, nodes=nodes_changed, metrics=frozenset(newly_stale)))
 
     # ----------------------------------------------------------------- internals
 
@@ -413,19 +440,27 @@ class LifecycleService:
             last_heartbeat_at=last.isoformat().replace("+00:00", "Z") if last else None,
         )
 
-    def _derive(self, model_id: str) -> ModelView:
-        statuses = {runtime_id: node.status for runtime_id, node in self._nodes.items()}
-        return model_view(model_id in self._registrations, self._reports.get(model_id, {}), statuses)
+    def _recount(self, model_id: str, runtime_id: str) -> None:
+        """Bring a model's tally up to date with one node's report and status."""
+        tally = self._tallies[model_id]
+        tally.forget(runtime_id)
+        report = self._reports[model_id].get(runtime_id)
+        if report is not None:
+            tally.count(report, self._nodes[runtime_id].status)
 
-    def _rederive(self, model_ids: list[str]) -> dict[str, ModelView]:
-        """Derive the views of ``model_ids`` again; return those that changed."""
-        changed = {}
-        for model_id in dict.fromkeys(model_ids):
-            view = self._derive(model_id)
-            if view != self._views.get(model_id, AVAILABLE):
-                self._views[model_id] = view
-                changed[model_id] = view
-        return changed
+    def _refresh(self, model_ids: Iterable[str], touched: Iterable[str] = ()) -> frozenset[str]:
+        """Update the summaries of ``model_ids``; return them if changed, plus ``touched`` (new reports)."""
+        changed = set(touched)
+        for model_id in model_ids:
+            tally = self._tallies.get(model_id)
+            summary = tally.summary() if tally is not None else None
+            if summary != self._summaries.get(model_id):
+                if summary is None:
+                    del self._summaries[model_id]
+                else:
+                    self._summaries[model_id] = summary
+                changed.add(model_id)
+        return frozenset(changed)
 
     def _publish(self, change: Change) -> None:
         if not (change.models or change.nodes or change.metrics or change.registrations):

@@ -73,3 +73,14 @@ def test_other_schemes_and_blank_tokens_are_unauthorized(client):
     for header in ("Basic YWRtaW46eA==", "Bearer ", "Bearer", ADMIN_TOKEN):
         response = client.get("/v0/nodes", headers={"Authorization": header})
         assert response.status_code == 401, header
+
+
+def test_only_health_and_schema_routes_are_public(tmp_path):
+    app = create_app(make_settings(tmp_path))
+    public = {
+        route.path
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        if handler.opt.get("roles") is None and set(handler.http_methods) != {"OPTIONS"}  # automatic OPTIONS
+    }
+    assert {path for path in public if not path.startswith("/schema")} == {"/healthz", "/readyz", "/metrics"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -116,3 +117,19 @@ def test_serve_dev_generates_tokens_prints_them_once_and_uses_them(tmp_path):
         admin = {"Authorization": f"Bearer {printed['MODELHUB_ADMIN_TOKEN']}"}
         assert httpx.post(f"{base}/v0/models/register", json={"model_id": QWEN}, headers=admin).status_code == 201
         assert httpx.get(f"{base}/v0/models/hub", headers={"Authorization": "Bearer x"}).status_code == 401
+
+
+def test_concurrent_conflicting_registrations_have_exactly_one_winner(tmp_path):
+    async def race(base: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=base, headers=ADMIN) as client:
+            responses = await asyncio.gather(
+                *(client.post("/v0/models/register", json={"model_id": QWEN}) for _ in range(20))
+            )
+            deletes = await asyncio.gather(*(client.delete(f"/v0/models/{QWEN}") for _ in range(5)))
+        return sorted(r.status_code for r in responses) + sorted(r.status_code for r in deletes)
+
+    with live_server(tmp_path) as (base, _):
+        statuses = asyncio.run(race(base))
+        assert statuses == [201] + [409] * 19 + [204] + [404] * 4
+        hub = httpx.get(f"{base}/v0/models/hub", headers=READ).json()
+        assert next(item for item in hub if item["id"] == QWEN)["status"] == "available"
