@@ -20,6 +20,7 @@ from runtime.auth import Tokens, auth_middleware
 from runtime.catalog.controllers import ModelsController, OpenAIController
 from runtime.catalog.services import HubCache, ManifestCache
 from runtime.db.sql import SqlStore
+from runtime.deps import Services
 from runtime.errors import exception_handlers
 from runtime.health.controllers import HealthController
 from runtime.health.metrics import Metrics
@@ -71,12 +72,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
 
     app = Litestar(
         route_handlers=[ModelsController, OpenAIController, NodesController, HealthController],
-        dependencies={
-            "lifecycle": provide(lifecycle),
-            "hub": provide(hub),
-            "manifests": provide(manifests),
-            "metrics": provide(metrics),
-        },
+        dependencies={"services": provide(Services(lifecycle, hub, manifests, metrics))},
         lifespan=[lifespan],
         middleware=[metrics.middleware, auth_middleware(tokens)],
         exception_handlers=exception_handlers(),

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.types import ASGIApp
 
 from generated.types import ErrorBody, HubItem, ModelManifest, OpenAiModel, OpenAiModelList, RegisterRequest
 from runtime.auth import ADMIN, NODE_OR_ADMIN, READ
-from runtime.catalog.services import HubCache, ManifestCache, openai_model, openai_models
+from runtime.catalog.services import openai_model, openai_models
+from runtime.deps import Services
 from runtime.errors import AppClientError
-from runtime.nodes.services import LifecycleService
+from runtime.preencoded import PreEncoded, request_header
 
 _ERRORS = {
     status: ResponseSpec(ErrorBody, description=text)
@@ -46,14 +48,14 @@ class ModelsController(Controller):
         responses={200: ResponseSpec(list[HubItem], description="The hub, in catalog order"), **_ERRORS},
     )
     async def hub(
-        self, request: Request[Any, Any, Any], hub: NamedDependency[HubCache], q: FromQuery[str | None] = None
-    ) -> Response[bytes]:
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services], q: FromQuery[str | None] = None
+    ) -> ASGIApp:
         """Serve the pre-encoded hub; ``If-None-Match`` with the current ETag gets 304."""
-        body, etag = hub.body(q)
-        headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        if etag in request.headers.get("if-none-match", ""):
-            return Response(b"", status_code=304, headers=headers)
-        return Response(body, media_type=MediaType.JSON, headers=headers)
+        body, etag = services.hub.body(q)
+        headers = ((b"etag", etag), (b"cache-control", b"no-cache"))
+        if etag in (request_header(request.scope, b"if-none-match") or b""):
+            return PreEncoded(b"", status=304, headers=headers)
+        return PreEncoded(body, headers=headers)
 
     @post(
         "/register",
@@ -69,13 +71,12 @@ class ModelsController(Controller):
     async def register(
         self,
         data: JSONBody[RegisterRequest],
-        lifecycle: NamedDependency[LifecycleService],
-        hub: NamedDependency[HubCache],
+        services: NamedDependency[Services],
     ) -> HubItem:
         """Register a catalog model by id, or by repository (and file)."""
-        model_id = lifecycle.resolve(_set(data.model_id), _set(data.repo), _set(data.filename))
-        await lifecycle.register(model_id)
-        return hub.item(model_id)
+        model_id = services.lifecycle.resolve(_set(data.model_id), _set(data.repo), _set(data.filename))
+        await services.lifecycle.register(model_id)
+        return services.hub.item(model_id)
 
     @delete(
         "/{model_id:str}",
@@ -84,9 +85,9 @@ class ModelsController(Controller):
         status_code=204,
         responses={404: ResponseSpec(ErrorBody, description="not_registered"), **_ERRORS},
     )
-    async def remove(self, model_id: FromPath[str], lifecycle: NamedDependency[LifecycleService]) -> None:
+    async def remove(self, model_id: FromPath[str], services: NamedDependency[Services]) -> None:
         """Unregister a model; nodes delete its files on their next heartbeat."""
-        await lifecycle.unregister(model_id)
+        await services.lifecycle.unregister(model_id)
 
     @get(
         "",
@@ -94,9 +95,9 @@ class ModelsController(Controller):
         roles=NODE_OR_ADMIN,
         responses={200: ResponseSpec(list[ModelManifest], description="Registered models with their files"), **_ERRORS},
     )
-    async def manifests(self, manifests: NamedDependency[ManifestCache]) -> Response[bytes]:
+    async def manifests(self, services: NamedDependency[Services]) -> ASGIApp:
         """Every registered model with the files a node fetches."""
-        return Response(manifests.encoded, media_type=MediaType.JSON)
+        return PreEncoded(services.manifests.encoded)
 
 
 class OpenAIController(Controller):
@@ -107,18 +108,18 @@ class OpenAIController(Controller):
     opt = {"roles": READ}  # noqa: RUF012 - Litestar's own attribute
 
     @get("", operation_id="openaiListModels", responses=_ERRORS)
-    async def list_models(self, lifecycle: NamedDependency[LifecycleService]) -> OpenAiModelList:
+    async def list_models(self, services: NamedDependency[Services]) -> OpenAiModelList:
         """The OpenAI-compatible model list."""
-        return openai_models(lifecycle)
+        return openai_models(services.lifecycle)
 
     @get(
         "/{model_id:str}",
         operation_id="openaiRetrieveModel",
         responses={404: ResponseSpec(ErrorBody, description="model_not_found"), **_ERRORS},
     )
-    async def retrieve(self, model_id: FromPath[str], lifecycle: NamedDependency[LifecycleService]) -> OpenAiModel:
+    async def retrieve(self, model_id: FromPath[str], services: NamedDependency[Services]) -> OpenAiModel:
         """One model, if it is ready on an online node."""
-        model = openai_model(lifecycle, model_id)
+        model = openai_model(services.lifecycle, model_id)
         if model is None:
             raise ModelNotFound(f"{model_id} is not ready on any online node.")
         return model

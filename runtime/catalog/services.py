@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 _encoder = msgspec.json.Encoder()
 
 
-def etag_of(body: bytes) -> str:
+def etag_of(body: bytes) -> bytes:
     """A strong ETag for a body."""
-    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    return b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
 
 
 def hub_item(model: SupportedModel, lifecycle: LifecycleService, hf_info: HfInfo | None) -> HubItem:
@@ -54,7 +54,7 @@ class HubCache:
         self._index = {model.id: position for position, model in enumerate(catalog)}
         self._search = [" ".join((model.name, model.description, *model.tags)).casefold() for model in catalog]
         self._fragments = [self._encode(model) for model in catalog]
-        self._bodies: dict[str, tuple[bytes, str]] = {}
+        self._bodies: dict[str, tuple[bytes, bytes]] = {}
         self._stale: set[str] = set()
         lifecycle.listeners.append(self._on_change)
 
@@ -74,7 +74,7 @@ class HubCache:
                 self._fragments[position] = self._encode(self.catalog[position])
         self._stale.clear()
 
-    def body(self, query: str | None = None) -> tuple[bytes, str]:
+    def body(self, query: str | None = None) -> tuple[bytes, bytes]:
         """The hub JSON array (filtered by ``query`` when given) and its ETag.
 
         A query matches a model when every word of it occurs in the model's name, description or

@@ -7,8 +7,7 @@ from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from runtime.health.metrics import Metrics
-from runtime.nodes.services import LifecycleService
+from runtime.deps import Services
 
 
 class HealthController(Controller):
@@ -23,11 +22,11 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", operation_id="readyz")
-    async def readyz(self, lifecycle: NamedDependency[LifecycleService]) -> Response[bytes]:
+    async def readyz(self, services: NamedDependency[Services]) -> Response[bytes]:
         """Ready when the database answers; 503 otherwise, with the reason."""
         checks: dict[str, str] = {}
         try:
-            await lifecycle.store.ping()
+            await services.lifecycle.store.ping()
             checks["database"] = "ok"
         except Exception as error:
             checks["database"] = f"unreachable: {type(error).__name__}"
@@ -36,6 +35,6 @@ class HealthController(Controller):
         return Response(body, status_code=200 if ready else 503, media_type=MediaType.JSON)
 
     @get("/metrics", operation_id="metrics", include_in_schema=True)
-    async def metrics(self, metrics: NamedDependency[Metrics]) -> Response[bytes]:
+    async def metrics(self, services: NamedDependency[Services]) -> Response[bytes]:
         """Prometheus text format."""
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

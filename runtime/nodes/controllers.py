@@ -10,8 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeRegistration
 from runtime.auth import ADMIN, NODE, READ
-from runtime.catalog.services import ManifestCache
-from runtime.nodes.services import LifecycleService
+from runtime.deps import Services
 
 _ERRORS = {
     401: ResponseSpec(ErrorBody, description="No token or an unknown token (unauthorized)"),
@@ -33,11 +32,9 @@ class NodesController(Controller):
         status_code=201,
         responses={200: ResponseSpec(Node, description="A known node: its details were updated"), **_ERRORS},
     )
-    async def register(
-        self, data: JSONBody[NodeRegistration], lifecycle: NamedDependency[LifecycleService]
-    ) -> Response[Node]:
+    async def register(self, data: JSONBody[NodeRegistration], services: NamedDependency[Services]) -> Response[Node]:
         """Register a node: pending until approved (registering at once with auto-approve)."""
-        node, created = await lifecycle.add_node(data)
+        node, created = await services.lifecycle.add_node(data)
         return Response(node, status_code=201 if created else 200)
 
     @post(
@@ -47,9 +44,9 @@ class NodesController(Controller):
         status_code=200,
         responses={409: ResponseSpec(ErrorBody, description="invalid_transition: not pending"), **_ERRORS},
     )
-    async def approve(self, runtime_id: FromPath[str], lifecycle: NamedDependency[LifecycleService]) -> Node:
+    async def approve(self, runtime_id: FromPath[str], services: NamedDependency[Services]) -> Node:
         """Approve a pending node."""
-        return await lifecycle.approve(runtime_id)
+        return await services.lifecycle.approve(runtime_id)
 
     @post(
         "/{runtime_id:str}/heartbeat",
@@ -66,20 +63,19 @@ class NodesController(Controller):
         self,
         runtime_id: FromPath[str],
         data: JSONBody[Heartbeat],
-        lifecycle: NamedDependency[LifecycleService],
-        manifests: NamedDependency[ManifestCache],
+        services: NamedDependency[Services],
     ) -> Response[bytes]:
         """Take metrics and per-model reports; answer with the status and every registered model's manifest."""
-        status = await lifecycle.heartbeat(runtime_id, data)
-        body = b'{"status":' + msgspec.json.encode(status) + b',"models":' + manifests.encoded + b"}"
+        status = await services.lifecycle.heartbeat(runtime_id, data)
+        body = b'{"status":' + msgspec.json.encode(status) + b',"models":' + services.manifests.encoded + b"}"
         return Response(body, media_type=MediaType.JSON)
 
     @get("", operation_id="listNodes", roles=READ, responses=_ERRORS)
-    async def list_nodes(self, lifecycle: NamedDependency[LifecycleService]) -> list[Node]:
+    async def list_nodes(self, services: NamedDependency[Services]) -> list[Node]:
         """Every node with its status and metrics."""
-        return lifecycle.nodes()
+        return services.lifecycle.nodes()
 
     @delete("/{runtime_id:str}", operation_id="deleteNode", roles=ADMIN, status_code=204, responses=_ERRORS)
-    async def remove(self, runtime_id: FromPath[str], lifecycle: NamedDependency[LifecycleService]) -> None:
+    async def remove(self, runtime_id: FromPath[str], services: NamedDependency[Services]) -> None:
         """Forget a node and its reports."""
-        await lifecycle.delete_node(runtime_id)
+        await services.lifecycle.delete_node(runtime_id)

@@ -416,7 +416,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         reports.insert(data.draw(st.integers(0, len(reports)), label="position"), spoiler)
         self._heartbeat(runtime_id, reports)
 
-    @rule(runtime_id=runtime_ids, state=st.sampled_from(NodeModelState), data=st.data())
+    @rule(runtime_id=runtime_ids, state=st.sampled_from((*NodeModelState, NodeModelState.downloading)), data=st.data())
     def heartbeat_one(self, runtime_id: str, state: NodeModelState, data: st.DataObject) -> None:
         """One plausible report on one registered model: walks the per-node state machine, legal or not."""
         if not self.registered:
@@ -549,8 +549,8 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 
 LifecycleMachine.TestCase.settings = settings(
-    max_examples=60,
-    stateful_step_count=30,
+    max_examples=100,
+    stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
