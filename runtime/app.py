@@ -67,12 +67,14 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         finally:
             await store.close()
 
+    services = Services(lifecycle, hub, manifests, metrics)
+
     def provide(value: object) -> Provide:
         return Provide(lambda: value, sync_to_thread=False)
 
     app = Litestar(
         route_handlers=[ModelsController, OpenAIController, NodesController, HealthController],
-        dependencies={"services": provide(Services(lifecycle, hub, manifests, metrics))},
+        dependencies={"services": provide(services)},
         lifespan=[lifespan],
         middleware=[metrics.middleware, auth_middleware(tokens)],
         exception_handlers=exception_handlers(),
@@ -80,5 +82,5 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         openapi_config=OpenAPIConfig(title="Model Hub", version=version("modelhub"), path="/schema"),
     )
     app.state.settings = settings
-    app.state.lifecycle = lifecycle
+    app.state.services = services  # for the hot path, which skips dependency injection
     return app

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.openapi.spec import OpenAPIType, Operation, Schema
+from litestar.openapi.spec import Parameter as OpenAPIParameter
+from litestar.params import FromPath, JSONBody
 from litestar.types import ASGIApp
 
 from generated.types import ErrorBody, HubItem, ModelManifest, OpenAiModel, OpenAiModelList, RegisterRequest
@@ -24,6 +28,21 @@ _ERRORS = {
         (403, "A token of the wrong kind (forbidden)"),
     )
 }
+
+
+@dataclass
+class _HubOperation(Operation):
+    """The hub's OpenAPI operation, with the ``q`` parameter its handler reads by hand."""
+
+    def __post_init__(self) -> None:
+        query = OpenAPIParameter(
+            name="q",
+            param_in=ParamType.QUERY,
+            required=False,
+            schema=Schema(type=OpenAPIType.STRING),
+            description="Only models whose name, description or tags contain every word (case-insensitive).",
+        )
+        self.parameters = [*(self.parameters or []), query]
 
 
 class ModelNotFound(AppClientError):
@@ -43,15 +62,19 @@ class ModelsController(Controller):
     @get(
         "/hub",
         operation_id="listHub",
+        operation_class=_HubOperation,
         roles=READ,
         summary="Every catalog model with its status, per-node progress and Hugging Face stats",
         responses={200: ResponseSpec(list[HubItem], description="The hub, in catalog order"), **_ERRORS},
     )
-    async def hub(
-        self, request: Request[Any, Any, Any], services: NamedDependency[Services], q: FromQuery[str | None] = None
-    ) -> ASGIApp:
-        """Serve the pre-encoded hub; ``If-None-Match`` with the current ETag gets 304."""
-        body, etag = services.hub.body(q)
+    async def hub(self, request: Request[Any, Any, Any]) -> ASGIApp:
+        """Serve the pre-encoded hub; ``If-None-Match`` with the current ETag gets 304.
+
+        The hot path: it reads its service and ``q`` from the request itself, since Litestar's
+        parameter parsing and dependency injection cost a fifth of the request.
+        """
+        services: Services = request.app.state.services
+        body, etag = services.hub.body(request.query_params.get("q"))
         headers = ((b"etag", etag), (b"cache-control", b"no-cache"))
         if etag in (request_header(request.scope, b"if-none-match") or b""):
             return PreEncoded(b"", status=304, headers=headers)

@@ -391,3 +391,9 @@ def test_openapi_describes_the_api_with_generated_types(client):
     assert {"HubItem", "RegisterRequest", "Heartbeat", "HeartbeatResponse", "Node", "ErrorBody"} <= set(schemas)
     hub = document["paths"]["/v0/models/hub"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert hub["items"]["$ref"].endswith("/HubItem")
+
+
+def test_openapi_documents_the_hub_query_parameter(client):
+    document = client.get("/schema/openapi.json").json()
+    parameters = document["paths"]["/v0/models/hub"]["get"]["parameters"]
+    assert [(p["name"], p["in"], p["required"]) for p in parameters] == [("q", "query", False)]
