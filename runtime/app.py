@@ -24,6 +24,7 @@ from runtime.deps import Services
 from runtime.errors import exception_handlers
 from runtime.health.controllers import HealthController
 from runtime.health.metrics import Metrics
+from runtime.hf.services import HfStatsService
 from runtime.nodes.controllers import NodesController
 from runtime.nodes.services import LifecycleService, run_periodically
 from runtime.settings import Settings
@@ -41,9 +42,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     lifecycle = LifecycleService(
         store, offline_after=settings.node_offline_after, auto_approve=settings.auto_approve_nodes
     )
-    hub = HubCache(lifecycle)
+    hf = HfStatsService(settings, store)
+    hub = HubCache(lifecycle, hf)
     manifests = ManifestCache(lifecycle, settings.hf_endpoint)
-    metrics = Metrics(lifecycle)
+    metrics = Metrics(lifecycle, hf)
     tokens = Tokens(settings)
 
     @asynccontextmanager
@@ -51,7 +53,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         await store.open()
         try:
             await lifecycle.start()
+            await hf.load()
             tasks = [
+                asyncio.create_task(hf.run(max(1.0, min(60.0, settings.hf_cache_ttl / 4)))),
                 asyncio.create_task(run_periodically(min(1.0, settings.node_offline_after / 4), lifecycle.expire)),
                 asyncio.create_task(run_periodically(settings.heartbeat_flush_interval, lifecycle.flush)),
             ]
@@ -65,9 +69,10 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                         await task
                 await lifecycle.flush()
         finally:
+            await hf.close()
             await store.close()
 
-    services = Services(lifecycle, hub, manifests, metrics)
+    services = Services(lifecycle, hub, manifests, metrics, hf)
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, sync_to_thread=False)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from runtime.catalog.services import HubCache, ManifestCache  # noqa: TC001 - read at run time by Litestar
 from runtime.health.metrics import Metrics  # noqa: TC001 - as above
+from runtime.hf.services import HfStatsService  # noqa: TC001 - as above
 from runtime.nodes.services import LifecycleService  # noqa: TC001 - as above
 
 
@@ -21,3 +22,4 @@ class Services:
     hub: HubCache
     manifests: ManifestCache
     metrics: Metrics
+    hf: HfStatsService

@@ -17,11 +17,14 @@ import msgspec
 from generated.catalog import CATALOG
 from generated.types import HubItem, ModelManifest, ModelStatus, OpenAiModel, OpenAiModelList
 from runtime.catalog.manifests import manifest
+from runtime.hf.services import key_of
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from generated.types import HfInfo, SupportedModel
+    from runtime.hf.cache import Key
+    from runtime.hf.services import HfStatsService
     from runtime.nodes.services import Change, LifecycleService
 
 _encoder = msgspec.json.Encoder()
@@ -47,9 +50,12 @@ def hub_item(model: SupportedModel, lifecycle: LifecycleService, hf_info: HfInfo
 class HubCache:
     """Pre-encoded hub items, refreshed per model when the lifecycle reports a change."""
 
-    def __init__(self, lifecycle: LifecycleService, catalog: Sequence[SupportedModel] = CATALOG) -> None:
-        """Encode every item once and listen for changes."""
+    def __init__(
+        self, lifecycle: LifecycleService, hf: HfStatsService | None = None, catalog: Sequence[SupportedModel] = CATALOG
+    ) -> None:
+        """Encode every item once and listen for changes of lifecycle and of Hugging Face stats."""
         self.lifecycle = lifecycle
+        self.hf = hf
         self.catalog = catalog
         self._index = {model.id: position for position, model in enumerate(catalog)}
         self._search = [" ".join((model.name, model.description, *model.tags)).casefold() for model in catalog]
@@ -57,14 +63,26 @@ class HubCache:
         self._bodies: dict[str, tuple[bytes, bytes]] = {}
         self._stale: set[str] = set()
         lifecycle.listeners.append(self._on_change)
+        if hf is not None:
+            by_key: dict[Key, list[str]] = {}
+            for model in catalog:
+                by_key.setdefault(key_of(model), []).append(model.id)
+            hf.listeners.append(lambda keys: self._mark([m for key in keys for m in by_key.get(key, [])]))
+
+    def _hf_info(self, model: SupportedModel) -> HfInfo | None:
+        return self.hf.info(key_of(model)) if self.hf is not None else None
 
     def _encode(self, model: SupportedModel) -> bytes:
-        return _encoder.encode(hub_item(model, self.lifecycle, None))
+        return _encoder.encode(hub_item(model, self.lifecycle, self._hf_info(model)))
 
     def _on_change(self, change: Change) -> None:
+        self._mark(change.models)
+
+    def _mark(self, model_ids: Iterable[str]) -> None:
         # Re-encoding waits for the next read: a burst of heartbeats costs one encoding, not one each.
-        if change.models:
-            self._stale.update(change.models)
+        before = len(self._stale)
+        self._stale.update(model_ids)
+        if len(self._stale) != before:
             self._bodies.clear()
 
     def _refresh(self) -> None:
@@ -99,7 +117,8 @@ class HubCache:
 
     def item(self, model_id: str) -> HubItem:
         """One hub item, as it is now (for the answer to register)."""
-        return hub_item(self.catalog[self._index[model_id]], self.lifecycle, None)
+        model = self.catalog[self._index[model_id]]
+        return hub_item(model, self.lifecycle, self._hf_info(model))
 
 
 class ManifestCache:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runtime.db.records import (
     AlreadyStored,
+    HfStatsRecord,
     Metrics,
     NodeModelRecord,
     NodeRecord,
@@ -14,6 +15,7 @@ from runtime.db.records import (
 
 __all__ = [
     "AlreadyStored",
+    "HfStatsRecord",
     "Metrics",
     "NodeModelRecord",
     "NodeRecord",

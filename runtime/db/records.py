@@ -51,6 +51,19 @@ class NodeModelRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HfStatsRecord:
+    """The last good Hugging Face stats of a repository (at a revision; "" means main)."""
+
+    repo: str
+    revision: str
+    downloads: int | None
+    likes: int | None
+    last_modified: str | None
+    gated: str | None
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class StoredState:
     """Everything the store holds, as loaded at start-up."""
 
@@ -95,3 +108,9 @@ class Store(Protocol):
 
     async def save_reports(self, nodes: list[NodeRecord], node_models: list[NodeModelRecord]) -> None:
         """Insert or replace nodes and node model states in one transaction (heartbeat batches)."""
+
+    async def load_hf_stats(self) -> list[HfStatsRecord]:
+        """Every repository's last good Hugging Face stats."""
+
+    async def save_hf_stats(self, records: list[HfStatsRecord]) -> None:
+        """Insert or replace Hugging Face stats in one transaction."""

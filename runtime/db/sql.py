@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +42,13 @@ from sqlalchemy.pool import StaticPool
 from generated.types import NodeModelState, NodeStatus
 from runtime.db.records import (
     AlreadyStored,
+    HfStatsRecord,
     NodeModelRecord,
     NodeRecord,
     RegistrationRecord,
     StoredState,
 )
-from runtime.db.tables import Node, NodeModel, Registration
+from runtime.db.tables import HfStat, Node, NodeModel, Registration
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -142,6 +144,7 @@ class SqlStore:
         )
         self._upsert_nodes = _upsert(backend, Node)
         self._upsert_node_models = _upsert(backend, NodeModel)
+        self._upsert_hf_stats = _upsert(backend, HfStat)
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url.render_as_string(hide_password=True)!r})"
@@ -250,6 +253,19 @@ class SqlStore:
                 await conn.execute(self._upsert_nodes, list(node_rows.values()))
             if model_rows:
                 await conn.execute(self._upsert_node_models, list(model_rows.values()))
+
+    async def load_hf_stats(self) -> list[HfStatsRecord]:
+        """Every repository's last good Hugging Face stats."""
+        async with self._read() as conn:
+            rows = (await conn.execute(select(HfStat.__table__))).all()
+        return [HfStatsRecord(*row) for row in rows]
+
+    async def save_hf_stats(self, records: list[HfStatsRecord]) -> None:
+        """Upsert Hugging Face stats in one transaction."""
+        rows = {(r.repo, r.revision): dataclasses.asdict(r) for r in records}
+        if rows:
+            async with self._write() as conn:
+                await conn.execute(self._upsert_hf_stats, list(rows.values()))
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

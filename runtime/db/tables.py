@@ -102,3 +102,17 @@ class NodeModel(Base):
     bytes_total: Mapped[int] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class HfStat(Base):
+    """The last good Hugging Face stats per repository, so a restart while the Hub is down still shows them."""
+
+    __tablename__ = "hf_stats"
+
+    repo: Mapped[str] = mapped_column(String(96), primary_key=True)
+    revision: Mapped[str] = mapped_column(String(40), primary_key=True)
+    downloads: Mapped[int | None] = mapped_column(BigInteger)
+    likes: Mapped[int | None] = mapped_column(BigInteger)
+    last_modified: Mapped[str | None] = mapped_column(String(40))
+    gated: Mapped[str | None] = mapped_column(String(8))
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime())

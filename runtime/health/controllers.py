@@ -31,7 +31,8 @@ class HealthController(Controller):
         except Exception as error:
             checks["database"] = f"unreachable: {type(error).__name__}"
         ready = all(value == "ok" for value in checks.values())
-        body = msgspec.json.encode({"status": "ready" if ready else "not_ready", "checks": checks})
+        details = {"huggingface": services.hf.health()}  # informative: the hub serves stale stats when HF fails
+        body = msgspec.json.encode({"status": "ready" if ready else "not_ready", "checks": checks, "details": details})
         return Response(body, status_code=200 if ready else 503, media_type=MediaType.JSON)
 
     @get("/metrics", operation_id="metrics", include_in_schema=True)

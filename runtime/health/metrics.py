@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from generated.types import ModelStatus, NodeStatus
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
     from prometheus_client.core import Metric
 
+    from runtime.hf.services import HfStatsService
     from runtime.nodes.services import LifecycleService
 
 #: Latency buckets in seconds: the hub answers in well under a millisecond, heartbeats in a few.
@@ -28,10 +29,11 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 
 
 class _StatusCollector:
-    """Nodes and models by status, read from the lifecycle service on each scrape."""
+    """Nodes and models by status, and the Hugging Face client's health, read on each scrape."""
 
-    def __init__(self, lifecycle: LifecycleService) -> None:
+    def __init__(self, lifecycle: LifecycleService, hf: HfStatsService) -> None:
         self.lifecycle = lifecycle
+        self.hf = hf
 
     def collect(self) -> Iterator[Metric]:
         nodes = GaugeMetricFamily("modelhub_nodes", "Worker nodes by status", labels=["status"])
@@ -44,12 +46,40 @@ class _StatusCollector:
             models.add_metric([model_status.value], model_counts.get(model_status.value, 0))
         yield nodes
         yield models
+        yield from self._hf()
+
+    def _hf(self) -> Iterator[Metric]:
+        health = self.hf.cache.health
+        for name, help_text, value in (
+            ("modelhub_hf_cache_hits", "Stats lookups answered by a fresh cached value", health.hits),
+            ("modelhub_hf_cache_misses", "Stats lookups without a fresh cached value", health.misses),
+            ("modelhub_hf_upstream_calls", "Requests sent to the Hugging Face API", health.upstream_calls),
+        ):
+            yield CounterMetricFamily(name, help_text, value=value)
+        outcomes = CounterMetricFamily("modelhub_hf_outcomes", "Hugging Face answers by kind", labels=["outcome"])
+        for outcome, count in sorted(health.outcomes.items()):
+            outcomes.add_metric([outcome], count)
+        yield outcomes
+        for name, help_text, moment in (
+            (
+                "modelhub_hf_last_success_timestamp_seconds",
+                "When the Hub last answered with stats",
+                health.last_success_at,
+            ),
+            ("modelhub_hf_last_error_timestamp_seconds", "When a call to the Hub last failed", health.last_error_at),
+            (
+                "modelhub_hf_cooldown_until_timestamp_seconds",
+                "No calls to the Hub before this time (429)",
+                health.cooldown_until,
+            ),
+        ):
+            yield GaugeMetricFamily(name, help_text, value=moment.timestamp() if moment else 0.0)
 
 
 class Metrics:
     """One app's metrics registry and the middleware that feeds it."""
 
-    def __init__(self, lifecycle: LifecycleService) -> None:
+    def __init__(self, lifecycle: LifecycleService, hf: HfStatsService) -> None:
         """Create the registry, the request metrics and the status collector."""
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -62,7 +92,7 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
-        self.registry.register(_StatusCollector(lifecycle))
+        self.registry.register(_StatusCollector(lifecycle, hf))
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware that counts every HTTP request and observes its latency, by route template."""

@@ -37,6 +37,7 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
         "read_token": READ_TOKEN,
         "hf_endpoint": HF_ENDPOINT,
         "heartbeat_flush_interval": 0.05,
+        "hf_hub_offline": True,  # tests never leave the machine; the HF tests point HF_ENDPOINT at the fake Hub
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
@@ -70,6 +71,7 @@ def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, s
         "MODELHUB_NODE_TOKEN": NODE_TOKEN,
         "MODELHUB_READ_TOKEN": READ_TOKEN,
         "HF_ENDPOINT": HF_ENDPOINT,
+        "HF_HUB_OFFLINE": "1",
         **env,
     }
     log = (tmp_path / f"server-{port}.log").open("w")  # a file, not a pipe: a full pipe would block the server

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtime.db import AlreadyStored, NodeModelRecord, NodeRecord, RegistrationRecord, StoredState
+from runtime.db import AlreadyStored, HfStatsRecord, NodeModelRecord, NodeRecord, RegistrationRecord, StoredState
 
 
 class MemoryStore:
@@ -12,6 +12,7 @@ class MemoryStore:
         self.registrations: dict[str, RegistrationRecord] = {}
         self.nodes: dict[str, NodeRecord] = {}
         self.node_models: dict[tuple[str, str], NodeModelRecord] = {}
+        self.hf_stats: dict[tuple[str, str], HfStatsRecord] = {}
         self.fail: Exception | None = None
         self.writes = 0
 
@@ -62,3 +63,11 @@ class MemoryStore:
         for report in node_models:
             assert report.runtime_id in self.nodes, "foreign key: the node must exist"
             self.node_models[(report.runtime_id, report.model_id)] = report
+
+    async def load_hf_stats(self) -> list[HfStatsRecord]:
+        return list(self.hf_stats.values())
+
+    async def save_hf_stats(self, records: list[HfStatsRecord]) -> None:
+        self._write()
+        for record in records:
+            self.hf_stats[(record.repo, record.revision)] = record

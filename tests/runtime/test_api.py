@@ -58,7 +58,7 @@ def test_hub_lists_every_catalog_model_in_order_with_lifecycle_fields(client):
     assert first["status"] == "available"
     assert first["progress"] is None
     assert first["nodes"] == []
-    assert first["hf_info"] is None
+    assert first["hf_info"] == {"downloads": None, "likes": None, "fetched_at": None, "freshness": "none"}
     assert first["size_bytes"] == CATALOG[0].size_bytes
     assert "revision" not in first  # absent optional fields stay absent
 
@@ -358,7 +358,9 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "checks": {"database": "ok"}}
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["checks"] == {"database": "ok"}
+    assert ready.json()["details"]["huggingface"]["offline"] is True
 
 
 def test_metrics_count_requests_and_statuses(client):

@@ -1,7 +1,7 @@
 """SqlStore against real databases: a SQLite file, and PostgreSQL when one is reachable.
 
 PostgreSQL: ``MODELHUB_TEST_POSTGRES_URL`` (default ``postgresql+asyncpg://postgres@127.0.0.1:5432/test``)
-must name a database kept for tests: each test drops the store's four tables there before and after.
+must name a database kept for tests: each test drops the store's tables there before and after.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 
 from generated.types import NodeModelState, NodeStatus
-from runtime.db import AlreadyStored, NodeModelRecord, NodeRecord, RegistrationRecord, StoredState
+from runtime.db import AlreadyStored, HfStatsRecord, NodeModelRecord, NodeRecord, RegistrationRecord, StoredState
 from runtime.db.sql import SqlStore, make_engine
 from runtime.db.tables import Base
 
@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[3]
 POSTGRES_URL = os.environ.get("MODELHUB_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-TABLES = {"alembic_version", "node_models", "nodes", "registrations"}
+TABLES = {"alembic_version", "hf_stats", "node_models", "nodes", "registrations"}
+HEAD = "0002"
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 CEST = timezone(timedelta(hours=2))
@@ -46,7 +47,7 @@ async def _drop_tables(url: str) -> None:
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS node_models, nodes, registrations, alembic_version"))
+            await conn.execute(text("DROP TABLE IF EXISTS hf_stats, node_models, nodes, registrations, alembic_version"))
     finally:
         await engine.dispose()
 
@@ -140,7 +141,7 @@ async def test_open_migrates_an_empty_database_to_head(url: str) -> None:
     assert tables == TABLES
     assert indexes == ["ix_node_models_model_id"]
     assert differences == []  # migrations and tables.py describe the same schema
-    assert version == "0001"
+    assert version == HEAD
 
 
 @pytest.mark.asyncio
@@ -157,7 +158,7 @@ async def test_open_is_idempotent_and_keeps_the_data(url: str) -> None:
     await second.close()
 
     assert state.registrations == [RegistrationRecord("org/model", T0)]
-    assert (await read_schema(url))[3] == "0001"
+    assert (await read_schema(url))[3] == HEAD
 
 
 # ----------------------------------------------------------------- round trips
@@ -446,3 +447,12 @@ async def test_an_in_memory_store_works_and_serialises_concurrent_calls(memory_u
 def test_other_databases_are_refused() -> None:
     with pytest.raises(ValueError, match="unsupported database 'mysql'"):
         SqlStore("mysql+aiomysql://localhost/modelhub")
+
+
+async def test_hf_stats_round_trip_and_upsert(store):
+    first = HfStatsRecord("org/a", "", 10, 2, "2025-03-12T00:00:00.000Z", "open", datetime(2026, 1, 1, tzinfo=UTC))
+    other = HfStatsRecord("org/b", "0" * 40, None, None, None, None, datetime(2026, 1, 2, tzinfo=UTC))
+    await store.save_hf_stats([first, other])
+    updated = HfStatsRecord("org/a", "", 11, 3, None, "manual", datetime(2026, 1, 3, tzinfo=UTC))
+    await store.save_hf_stats([updated])
+    assert sorted(await store.load_hf_stats(), key=lambda r: r.repo) == [updated, other]
