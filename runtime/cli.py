@@ -1,6 +1,6 @@
-"""The ``modelhub`` command: ``modelhub serve`` runs the runtime under uvicorn.
+"""The ``modelhub`` command: ``serve`` runs the runtime under uvicorn, ``fake-hub`` the fake Hub.
 
-Later commands (node, simulate, fake-hub) join as their issues land. Errors in settings or
+Later commands (node, simulate) join as their issues land. Errors in settings or
 arguments print one line each and exit 2; users never see a traceback.
 """
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 from pydantic import SecretStr, ValidationError
 
+from runtime import fakehub
 from runtime.app import create_app
 from runtime.settings import Settings
 
@@ -30,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dev", action="store_true", help="generate any missing tokens and print them once (for development)"
     )
+    fake = commands.add_parser("fake-hub", help="an HF-compatible fake Hub for tests and demos (with fault injection)")
+    fake.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    fake.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
     return parser
 
 
@@ -91,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if arguments.command == "serve":
             return serve(arguments.host, arguments.port, dev=arguments.dev)
+        if arguments.command == "fake-hub":
+            fakehub.run(arguments.host, arguments.port)
+            return 0
     except KeyboardInterrupt:
         return 130
     return 2

@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["codegen", "runtime.db"]
+PACKAGES = ["codegen", "runtime.db", "runtime.fakehub"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

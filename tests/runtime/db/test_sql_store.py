@@ -47,7 +47,8 @@ async def _drop_tables(url: str) -> None:
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS hf_stats, node_models, nodes, registrations, alembic_version"))
+            tables = "hf_stats, node_models, nodes, registrations, alembic_version"
+            await conn.execute(text(f"DROP TABLE IF EXISTS {tables}"))
     finally:
         await engine.dispose()
 
