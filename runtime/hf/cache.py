@@ -100,6 +100,7 @@ class StatsCache:
         """What the cache holds now, and how fresh it is."""
         entry = self._fresh.get(key)
         if entry is not None:
+            self._last_good.get(key)  # keep both LRU orders together: a key read now is the last to go
             return entry, HfFreshness.fresh
         entry = self._last_good.get(key)
         if entry is not None:

@@ -7,6 +7,7 @@ body that is not a JSON object is malformed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +30,12 @@ class HfStats:
     gated: HfGating | None
 
 
+#: Counts are stored as BIGINT; a larger one is not a count we can keep.
+_MAX_COUNT = 2**63 - 1
+
+
 def _count(value: Any) -> int | None:
-    return value if type(value) is int and value >= 0 else None
+    return value if type(value) is int and 0 <= value <= _MAX_COUNT else None
 
 
 def _gating(value: Any) -> HfGating | None:
@@ -45,7 +50,9 @@ def parse_model_info(body: bytes) -> HfStats:
     """The stats in a ``GET /api/models/{repo}`` body."""
     try:
         payload = msgspec.json.decode(body)
-    except msgspec.DecodeError as error:
+    except msgspec.ValidationError:  # a number beyond msgspec's range somewhere: the stdlib takes it
+        payload = json.loads(body)
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise MalformedPayload(f"not JSON: {error}") from None
     if not isinstance(payload, dict):
         raise MalformedPayload(f"a JSON {type(payload).__name__}, not an object")
@@ -53,6 +60,6 @@ def parse_model_info(body: bytes) -> HfStats:
     return HfStats(
         downloads=_count(payload.get("downloads")),
         likes=_count(payload.get("likes")),
-        last_modified=modified if isinstance(modified, str) else None,
+        last_modified=modified if isinstance(modified, str) and len(modified) <= 40 else None,
         gated=_gating(payload.get("gated")),
     )

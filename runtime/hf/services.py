@@ -137,7 +137,8 @@ class HfStatsService:
         }
 
     async def _save(self) -> None:
-        keys, self._unsaved = self._unsaved, set()
+        keys = set(self._unsaved)  # the cache's listener holds this very set: empty it, never replace it
+        self._unsaved.clear()
         records = []
         for key in keys:
             entry, _ = self.cache.peek(key)

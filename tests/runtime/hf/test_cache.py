@@ -189,12 +189,6 @@ async def test_lru_keeps_a_key_read_again(hub: FakeHub, time: FakeTime) -> None:
     assert cache.peek(C) == (Entry(stats(3), T0), HfFreshness.fresh)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a hit reorders only the fresh TTLCache, not last_good, so the two LRU stores evict different keys: "
-    "the key read most recently loses its last good value (none after the TTL while the Hub fails) and the "
-    "least recently used key keeps its value",
-)
 async def test_lru_key_read_again_keeps_its_last_good_value(hub: FakeHub, time: FakeTime) -> None:
     cache = make_cache(hub, time, maxsize=2)
     await cache.get(A)

@@ -245,12 +245,6 @@ async def test_outcome(token: str | None, handler: Handler, expected: Outcome | 
     assert_outcome(await call(handler, token=token), expected)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeDecodeError,
-    reason="BUG: a 200 body with invalid UTF-8 inside a JSON string raises UnicodeDecodeError out of "
-    "parse_model_info, and model_info lets it escape instead of returning Failed('malformed body: …')",
-)
 async def test_invalid_utf8_body_is_a_failed_outcome() -> None:
     assert_outcome(await call(respond(200, JSON, b'{"id": "\xff"}')), FailedStartingWith("malformed body"))
 

@@ -258,12 +258,6 @@ async def test_unsaved_values_are_saved_once_the_store_is_back(
     assert len(client.calls) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: HfStatsService.__init__ registers the bound method self._unsaved.add as the cache listener, and "
-    "_save() rebinds self._unsaved to a new set, so values fetched after the first save go to the old set and are "
-    "never written to the store",
-)
 async def test_refresh_saves_values_fetched_after_the_first_save(
     store: MemoryStore, client: FakeClient, time: FakeTime
 ) -> None:
