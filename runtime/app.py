@@ -84,6 +84,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         middleware=[metrics.middleware, auth_middleware(tokens)],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
+        logging_config=None,  # the process configures logging (modelhub serve); an app never rewires the root logger
         openapi_config=OpenAPIConfig(title="Model Hub", version=version("modelhub"), path="/schema"),
     )
     app.state.settings = settings

@@ -7,6 +7,7 @@ arguments print one line each and exit 2; users never see a traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import secrets
 import sys
 from typing import TYPE_CHECKING
@@ -85,6 +86,7 @@ def serve(host: str, port: int, *, dev: bool) -> int:
         )
         return 2
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
     return 0
 

@@ -20,7 +20,7 @@ from runtime.hf.client import HfClient
 from runtime.hf.parse import HfStats
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from generated.types import SupportedModel
     from runtime.db import Store
@@ -94,9 +94,11 @@ class HfStatsService:
             gated = HfGating(record.gated) if record.gated is not None and record.gated in _GATINGS else None
             stats = HfStats(record.downloads, record.likes, record.last_modified, gated)
             self.cache.remember((record.repo, record.revision or None), Entry(stats, record.fetched_at))
+        self._announce(self.keys)
 
     async def refresh(self) -> None:
-        """Fetch every due repository, a few at a time; save and announce what changed."""
+        """Fetch every due repository, a few at a time; announce each change as it happens, then save."""
+        self._announce(self.keys)  # values that aged past the TTL show as stale now, not after the pass
         due = [key for key in self.keys if self.cache.needs_refresh(key)]
         if due and not self.cache.blocked():
             semaphore = asyncio.Semaphore(CONCURRENCY)
@@ -104,10 +106,10 @@ class HfStatsService:
             async def one(key: Key) -> None:
                 async with semaphore:
                     await self.cache.get(key)
+                self._announce([key])
 
             await asyncio.gather(*(one(key) for key in due))
         await self._save()
-        self._announce()
 
     async def run(self, interval: float) -> None:
         """Warm at once, then refresh every ``interval`` seconds until cancelled."""
@@ -159,8 +161,8 @@ class HfStatsService:
     def _state(self, key: Key) -> tuple[bool, Entry | None, HfFreshness]:
         return (self.cache.is_missing(key), *self.cache.peek(key))
 
-    def _announce(self) -> None:
-        changed = {key for key in self.keys if self._shown.get(key) != self._state(key)}
+    def _announce(self, keys: Iterable[Key]) -> None:
+        changed = {key for key in keys if self._shown.get(key) != self._state(key)}
         if changed:
             for listener in self.listeners:
                 listener(changed)

@@ -1,0 +1,275 @@
+"""The desired set made real: one task per registered model fetches its files, retries, and reports.
+
+``Syncer.apply`` takes each heartbeat answer (every registered model with its manifest): a new model
+gets a task, a changed manifest restarts its task, and a model no longer listed is stopped and its
+directory deleted. A model is ``pending`` until one of its files gets a download slot (``concurrency``
+slots over all models), then ``downloading``, then ``ready``; a failure makes it ``failed`` with the
+reason until the next attempt, after an exponential backoff with jitter. ``bytes_done`` counts
+verified files plus what is on disk of the others, so it grows within an attempt and goes back only
+when a partial file has to be discarded (``report.Reporter`` tells the server about such restarts).
+``HF_TOKEN`` is sent only to the Hub's own URLs (those of the manifest's repository and its origin),
+never to an artifact's foreign URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import msgspec
+
+from generated.types import HeartbeatModelReport, NodeModelState
+from runtime.agent.backoff import Backoff
+from runtime.agent.cache import VerifiedFile, is_model_id
+from runtime.agent.download import CHUNK_SIZE, FileSpec, fetch_file, resumable_size
+from runtime.agent.errors import AgentError, DownloadError
+from runtime.agent.shards import is_index, remote_size, shard_specs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import httpx
+
+    from generated.types import ModelManifest
+    from runtime.agent.cache import Cache
+    from runtime.agent.download import Fetched
+
+logger = logging.getLogger(__name__)
+
+MAX_ERROR = 1000
+"""Longest error sentence sent to the server (the wire allows 2,000)."""
+
+
+def manifest_specs(manifest: ModelManifest) -> list[FileSpec]:
+    """The manifest's files in fetch order (``priority`` ascending, the manifest's order otherwise)."""
+    files = sorted(manifest.files, key=lambda file: file.priority if isinstance(file.priority, int) else 0)
+    return [
+        FileSpec(
+            name=file.name,
+            url=file.url,
+            size=file.size_bytes if isinstance(file.size_bytes, int) else None,
+            sha256=file.sha256 if isinstance(file.sha256, str) else None,
+        )
+        for file in files
+    ]
+
+
+def hub_origins(manifest: ModelManifest) -> frozenset[str]:
+    """Origins (``scheme://host:port``) of the manifest's Hub URLs: those resolving from its own repository."""
+    marker = f"/{manifest.repo.casefold()}/resolve/"
+    return frozenset(_origin(file.url) for file in manifest.files if marker in urlsplit(file.url).path.casefold())
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".casefold()
+
+
+class ModelSync:
+    """One registered model: its state, its progress, and the task that brings its files."""
+
+    def __init__(self, manifest: ModelManifest, syncer: Syncer) -> None:
+        """Read what the cache already has; ``start`` begins fetching."""
+        self.manifest = manifest
+        self.model_id = manifest.model_id
+        self.syncer = syncer
+        self.state = NodeModelState.pending
+        self.error: str | None = None
+        self.failures = 0
+        self.files: dict[str, tuple[int, int | None]] = {}
+        self.task: asyncio.Task[None] | None = None
+        self._origins = hub_origins(manifest)
+        with contextlib.suppress(AgentError, OSError):
+            self._note(manifest_specs(manifest))
+
+    def report(self) -> HeartbeatModelReport:
+        """The real state, as a report."""
+        total = sum(size if size is not None else done for done, size in self.files.values())
+        done = min(total, sum(done for done, _ in self.files.values()))
+        return HeartbeatModelReport(
+            model_id=self.model_id,
+            state=self.state,
+            bytes_done=done,
+            bytes_total=total,
+            error=self.error if self.error else msgspec.UNSET,
+        )
+
+    def start(self) -> None:
+        """Begin the task."""
+        self.task = asyncio.create_task(self._run(), name=f"modelhub-sync-{self.model_id}")
+
+    async def stop(self) -> None:
+        """Cancel the task and wait for it (partial files stay for a resume)."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.wait([self.task])
+
+    async def _run(self) -> None:
+        backoff = self.syncer.backoff
+        while True:
+            try:
+                await self._attempt()
+            except (AgentError, OSError) as problem:
+                self.failures += 1
+                self.state = NodeModelState.failed
+                self.error = _sentence(problem)[:MAX_ERROR]
+                delay = backoff.delay(self.failures)
+                logger.warning("%s: %s; retrying in %.1f s", self.model_id, self.error, delay)
+                await asyncio.sleep(delay)
+            else:
+                self.state, self.error, self.failures = NodeModelState.ready, None, 0
+                logger.info("%s: ready (%d bytes)", self.model_id, self.report().bytes_total)
+                return
+
+    async def _attempt(self) -> None:
+        cache = self.syncer.cache
+        self.files = {}
+        specs = manifest_specs(self.manifest)
+        self._note(specs)
+        await self._fetch_all(specs)
+        shards: list[FileSpec] = []
+        for index in filter(is_index, specs):
+            content = await asyncio.to_thread(cache.file_path(self.model_id, index.name).read_bytes)
+            for shard in shard_specs(index, content):
+                shards.append(await self._sized(shard))
+        if shards:
+            self._note(shards)
+            await self._fetch_all(shards)
+        removed = cache.prune_model(self.model_id, [spec.name for spec in (*specs, *shards)])
+        if removed:
+            logger.info("%s: removed %d files no longer in its manifest", self.model_id, len(removed))
+
+    def _note(self, specs: Iterable[FileSpec]) -> None:
+        """Count what the cache holds of ``specs``: verified files in full, partial files as far as they go."""
+        cache = self.syncer.cache
+        for spec in specs:
+            known = cache.complete(self.model_id, spec)
+            if known is not None:
+                self.files[spec.name] = (known.size, known.size)
+            else:
+                self.files[spec.name] = (resumable_size(cache.file_path(self.model_id, spec.name), spec), spec.size)
+
+    async def _sized(self, spec: FileSpec) -> FileSpec:
+        """``spec`` with its size: from the cache's record when complete, else from a ``HEAD``."""
+        known = self.syncer.cache.complete(self.model_id, spec)
+        size = known.size if known is not None else await remote_size(self.syncer.client, spec.url, self._headers(spec))
+        return replace(spec, size=size)
+
+    async def _fetch_all(self, specs: Sequence[FileSpec]) -> None:
+        """Fetch the incomplete files of ``specs`` at once (each waits for a slot); the first failure stops all."""
+        missing = [spec for spec in specs if self.syncer.cache.complete(self.model_id, spec) is None]
+        if not missing:
+            return
+        if self.state != NodeModelState.downloading:
+            self.state = NodeModelState.pending
+        tasks = [asyncio.create_task(self._fetch(spec)) for spec in missing]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in tasks:
+                if task in done and task.exception() is not None:
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+
+    async def _fetch(self, spec: FileSpec) -> None:
+        syncer = self.syncer
+        target = syncer.cache.file_path(self.model_id, spec.name)
+        async with syncer.slots:
+            self.state = NodeModelState.downloading
+            with contextlib.suppress(FileNotFoundError):
+                target.unlink()  # an unverified or outdated copy
+            logger.debug("%s: fetching %s", self.model_id, spec.name)
+
+            def progress(done: int, size: int | None) -> None:
+                self.files[spec.name] = (done, size if size is not None else spec.size)
+
+            def verified(result: Fetched) -> None:
+                syncer.cache.record(self.model_id, spec.name, VerifiedFile(spec.url, result.size, result.sha256))
+
+            await fetch_file(
+                syncer.client,
+                spec,
+                target,
+                headers=self._headers(spec),
+                chunk_size=syncer.chunk_size,
+                progress=progress,
+                on_verified=verified,
+            )
+            logger.debug("%s: %s verified", self.model_id, spec.name)
+
+    def _headers(self, spec: FileSpec) -> dict[str, str]:
+        token = self.syncer.hf_token
+        if token and _origin(spec.url) in self._origins:
+            return {"authorization": f"Bearer {token}"}
+        return {}
+
+
+def _sentence(problem: BaseException) -> str:
+    if isinstance(problem, DownloadError):
+        return problem.reason
+    if isinstance(problem, OSError):
+        where = f"{problem.filename}: " if problem.filename else ""
+        return f"{where}{problem.strerror or problem}"
+    return str(problem) or type(problem).__name__
+
+
+class Syncer:
+    """Every registered model's sync, over one download client and a shared number of download slots."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        client: httpx.AsyncClient,
+        *,
+        concurrency: int = 2,
+        chunk_size: int = CHUNK_SIZE,
+        hf_token: str | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        """Prepare; nothing runs until ``apply``.
+
+        Args:
+            cache: The cache directory.
+            client: The client for the file URLs (redirects followed).
+            concurrency: Files downloaded at the same time, over all models.
+            chunk_size: Bytes per write.
+            hf_token: Sent as a bearer token to the Hub's URLs.
+            backoff: Delays between attempts of a failing model (default: 1 s doubling to 60 s, with jitter).
+        """
+        self.cache = cache
+        self.client = client
+        self.slots = asyncio.Semaphore(concurrency)
+        self.chunk_size = chunk_size
+        self.hf_token = hf_token
+        self.backoff = backoff or Backoff()
+        self.models: dict[str, ModelSync] = {}
+
+    async def apply(self, desired: Sequence[ModelManifest]) -> None:
+        """Make the desired set the one being synced; delete the files of models not in it."""
+        wanted = {manifest.model_id: manifest for manifest in desired if is_model_id(manifest.model_id)}
+        for model_id, sync in list(self.models.items()):
+            if wanted.get(model_id) != sync.manifest:
+                await sync.stop()
+                del self.models[model_id]
+        for model_id in self.cache.stale(wanted):
+            logger.info("%s: no longer registered; deleting its files", model_id)
+            await asyncio.to_thread(self.cache.remove_model, model_id)
+        self.models = {model_id: self.models.get(model_id) or ModelSync(wanted[model_id], self) for model_id in wanted}
+        for sync in self.models.values():
+            if sync.task is None:
+                sync.start()
+
+    def reports(self) -> list[HeartbeatModelReport]:
+        """The real state of every model of the desired set, in its order."""
+        return [sync.report() for sync in self.models.values()]
+
+    async def close(self) -> None:
+        """Stop every task; partial files stay for the next run."""
+        for sync in self.models.values():
+            await sync.stop()
