@@ -36,6 +36,10 @@ test: ui-deps
 serve *args:
     modelhub serve --dev {{ args }}
 
+# Server + fake Hub + 3 simulated nodes on loopback; prints the dashboard URL and the tokens
+demo *args:
+    python -m runtime.demo {{ args }}
+
 # Rewrite the syrupy snapshots after an intended template change (commit them with the template)
 snapshot-update:
     pytest tests/codegen --snapshot-update

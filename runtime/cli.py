@@ -1,6 +1,7 @@
-"""The ``modelhub`` command: ``serve`` runs the runtime under uvicorn, ``fake-hub`` the fake Hub.
+"""The ``modelhub`` command: serve, node, simulate and fake-hub.
 
-Later commands (node, simulate) join as their issues land. Errors in settings or
+``serve`` runs the runtime under uvicorn, ``node`` a node agent, ``simulate`` simulated nodes and
+``fake-hub`` an HF-compatible fake Hub. Errors in settings or
 arguments print one line each and exit 2; users never see a traceback.
 """
 
@@ -16,8 +17,10 @@ import uvicorn
 from pydantic import SecretStr, ValidationError
 
 from runtime import fakehub
+from runtime.agent.command import add_node_arguments, run_node_command
 from runtime.app import create_app
 from runtime.settings import Settings
+from runtime.simulator import simulate_main
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--dev", action="store_true", help="generate any missing tokens and print them once (for development)"
     )
+    node = commands.add_parser("node", help="a node agent that fetches the registered models into a cache directory")
+    add_node_arguments(node)
+    simulate = commands.add_parser("simulate", help="simulated nodes (no file I/O), for demos and load", add_help=False)
+    simulate.add_argument("arguments", nargs=argparse.REMAINDER, help="see `modelhub simulate --help`")
     fake = commands.add_parser("fake-hub", help="an HF-compatible fake Hub for tests and demos (with fault injection)")
     fake.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     fake.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
@@ -93,10 +100,15 @@ def serve(host: str, port: int, *, dev: bool) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:  # the simulator parses its own arguments (argparse cannot pass --help on)
+        return simulate_main(argv[1:])
     arguments = _parser().parse_args(argv)
     try:
         if arguments.command == "serve":
             return serve(arguments.host, arguments.port, dev=arguments.dev)
+        if arguments.command == "node":
+            return run_node_command(arguments)
         if arguments.command == "fake-hub":
             fakehub.run(arguments.host, arguments.port)
             return 0
