@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
                 await lifecycle.flush()
+                await hf.flush()
         finally:
             await hf.close()
             await store.close()

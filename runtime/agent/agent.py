@@ -46,6 +46,7 @@ from runtime.agent.errors import (
 from runtime.agent.metrics import MetricsSampler
 from runtime.agent.report import Reporter
 from runtime.agent.sync import Syncer
+from runtime.agent.transport import DownloadTransport
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -241,7 +242,10 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
         async with (
             ServerClient(config.server, config.token, timeout=config.request_timeout) as server,
             httpx.AsyncClient(
-                follow_redirects=True, timeout=timeout, limits=limits, headers={"user-agent": _user_agent()}
+                transport=DownloadTransport(limits=limits),
+                follow_redirects=True,
+                timeout=timeout,
+                headers={"user-agent": _user_agent()},
             ) as files,
         ):
             logger.info("node %s: cache %s, server %s", runtime_id, config.cache_dir, config.server)

@@ -42,11 +42,11 @@ _RESERVED_SUFFIXES = (".part", ".part.json", ".tmp")
 
 
 class VerifiedFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A file that passed verification: where it came from, its size and its sha256."""
+    """A file that passed verification: where it came from, its size, and its sha256 if one was checked."""
 
     url: str
     size: int
-    sha256: str
+    sha256: str | None = None
 
 
 class _ModelRecord(msgspec.Struct, forbid_unknown_fields=True):
@@ -143,20 +143,25 @@ class Cache:
         directory.mkdir(parents=True, exist_ok=True)
         _write_atomic(directory / STATE, msgspec.json.encode(_ModelRecord(dict(sorted(files.items())))))
 
-    def complete(self, model_id: str, spec: FileSpec) -> VerifiedFile | None:
-        """The record of ``spec`` if the file is complete: recorded for this URL (size, sha256) and on disk."""
+    def present(self, model_id: str, spec: FileSpec) -> VerifiedFile | None:
+        """The record of ``spec``'s file if it was verified for this URL (and size) and is on disk whole.
+
+        Its sha256 may not have been checked against ``spec.sha256`` (see ``complete``).
+        """
         known = self.verified(model_id).get(spec.name)
-        if (
-            known is None
-            or known.url != spec.url
-            or (spec.size is not None and known.size != spec.size)
-            or (spec.sha256 is not None and known.sha256 != spec.sha256)
-        ):
+        if known is None or known.url != spec.url or (spec.size is not None and known.size != spec.size):
             return None
         try:
             return known if self.file_path(model_id, spec.name).stat().st_size == known.size else None
         except OSError:
             return None
+
+    def complete(self, model_id: str, spec: FileSpec) -> VerifiedFile | None:
+        """The record of ``spec`` if the file is complete: ``present``, and with its sha256 when it has one."""
+        known = self.present(model_id, spec)
+        if known is None or (spec.sha256 is not None and known.sha256 != spec.sha256):
+            return None
+        return known
 
     def models(self) -> list[str]:
         """The model directories present, by id."""

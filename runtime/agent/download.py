@@ -1,11 +1,13 @@
 """One file: streamed to ``<name>.part``, resumed with HTTP Range, verified, then renamed into place.
 
-Next to the partial file, ``<name>.part.json`` records the URL, the expected size and the strong
-ETag the transfer started with. A later run (of this process or another after a kill) resumes only a
-part of the same URL and size, sends ``If-Range`` so a changed file starts over, and re-hashes the
-part once so the sha256 covers every byte. The body is read into ``chunk_size`` buffers that a
-writer thread appends and hashes while the next buffer arrives: at most two buffers are held, however
-large the file. Before the rename the data is fsynced, so a file under its final name is complete.
+Beside the partial file, ``<name>.part.json`` records the URL, the expected size and the strong ETag
+the transfer started with. A later run (this process, or another after a kill) resumes only a part of
+the same URL and size, sends ``If-Range`` so that a changed file starts over, and, when there is a
+sha256 to check, hashes the part once more so that the digest covers every byte. The body is gathered
+into lists of about ``chunk_size`` bytes, never joined: one thread appends each list to the file
+(``os.writev``) while another hashes it, and the next list fills meanwhile, so about two chunks are
+held however large the file is. The data is fsynced before the rename: a file under its final name
+is complete.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ CHUNK_SIZE = 4 * 1024 * 1024
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 Progress: TypeAlias = "Callable[[int, int | None], None]"
-"""Called with the bytes of the file on disk so far and its size when known."""
+"""Told the bytes of the file on disk so far and its size when known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,10 +54,10 @@ class FileSpec:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """A verified file: its size and sha256."""
+    """A verified file: its size, and its sha256 when one was checked."""
 
     size: int
-    sha256: str
+    sha256: str | None
 
 
 class PartInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -76,16 +78,23 @@ def info_path(target: Path) -> Path:
     return target.with_name(target.name + ".part.json")
 
 
+def _read_info(target: Path) -> PartInfo | None:
+    try:
+        return msgspec.json.decode(info_path(target).read_bytes(), type=PartInfo)
+    except (OSError, msgspec.DecodeError):
+        return None
+
+
 def resumable_size(target: Path, spec: FileSpec) -> int:
-    """The bytes of a partial download of ``spec`` that a fetch would keep (0 if none would be)."""
-    info = _read_info(info_path(target))
+    """The bytes of a partial download of ``spec`` that a fetch would keep (0 if none)."""
+    info = _read_info(target)
     try:
         size = part_path(target).stat().st_size
     except OSError:
         return 0
-    if info is None or not _matches(info, spec) or (spec.size is not None and size > spec.size):
+    if info is None or info.url != spec.url or (spec.size is not None and info.size not in (None, spec.size)):
         return 0
-    return size
+    return size if spec.size is None or size <= spec.size else 0
 
 
 def discard(target: Path) -> None:
@@ -95,20 +104,10 @@ def discard(target: Path) -> None:
             path.unlink()
 
 
-def _read_info(path: Path) -> PartInfo | None:
-    try:
-        return msgspec.json.decode(path.read_bytes(), type=PartInfo)
-    except (OSError, msgspec.DecodeError):
-        return None
-
-
-def _matches(info: PartInfo, spec: FileSpec) -> bool:
-    return info.url == spec.url and (spec.size is None or info.size in (None, spec.size))
-
-
-def _strong_etag(response: httpx.Response) -> str | None:
-    etag = response.headers.get("etag")
-    return etag if etag and not etag.startswith("W/") else None
+def adopt(target: Path, spec: FileSpec) -> None:
+    """Turn the file at ``target`` back into a complete part of ``spec``: the next fetch checks it on disk."""
+    info_path(target).write_bytes(msgspec.json.encode(PartInfo(url=spec.url, size=target.stat().st_size)))
+    os.replace(target, part_path(target))
 
 
 def _reason(response: httpx.Response) -> str:
@@ -119,39 +118,67 @@ def _reason(response: httpx.Response) -> str:
 
 
 class _Sink:
-    """Appends to the part file and hashes; its methods run in one writer thread, in order."""
+    """The part file and the digest; ``write`` runs in one thread and ``hash`` in another, each in order."""
 
-    def __init__(self, path: Path, offset: int, chunk_size: int) -> None:
-        self.path, self.offset, self.chunk_size = path, offset, chunk_size
-        self.digest = hashlib.sha256()
-        self.file = path.open("r+b" if offset else "wb", buffering=0)
+    def __init__(self, target: Path, offset: int, *, digest: bool) -> None:
+        self.path = part_path(target)
+        self.digest = hashlib.sha256() if digest else None
+        self.cancelled = False
+        self.file = self.path.open("r+b" if offset else "wb", buffering=0)
+        self.file.truncate(offset)
+        self.file.seek(offset)
 
-    def rehash(self) -> None:
-        """Hash the ``offset`` bytes already in the file (the resumed prefix) and drop any tail."""
-        buffer = bytearray(self.chunk_size)
-        view = memoryview(buffer)
-        left = self.offset
-        self.file.seek(0)
+    def hash_prefix(self, length: int, chunk_size: int) -> None:
+        """Hash the first ``length`` bytes already in the file (a resumed part)."""
+        if self.digest is None or not length:
+            return
+        buffer = memoryview(bytearray(chunk_size))
+        with self.path.open("rb", buffering=0) as file:
+            while length and not self.cancelled:
+                count = file.readinto(buffer[: min(length, len(buffer))])
+                if not count:
+                    raise Interrupted(f"{self.path.name} shrank while it was read")
+                self.digest.update(buffer[:count])
+                length -= count
+
+    def write(self, pieces: list[bytes]) -> None:
+        """Append ``pieces`` with as few system calls as the platform allows (no joining copy on POSIX)."""
+        fd = self.file.fileno()
+        if not hasattr(os, "writev"):  # pragma: no cover - Windows
+            pieces = [b"".join(pieces)]
+        left = [memoryview(piece) for piece in pieces]
         while left:
-            count = self.file.readinto(view[: min(left, len(buffer))])
-            if not count:
-                raise Interrupted(f"{self.path.name} shrank while it was re-read")
-            self.digest.update(view[:count])
-            left -= count
-        self.file.truncate(self.offset)
-        self.file.seek(self.offset)
+            written = os.writev(fd, left) if hasattr(os, "writev") else os.write(fd, left[0])
+            while left and written >= len(left[0]):
+                written -= len(left.pop(0))
+            if written:
+                left[0] = left[0][written:]
 
-    def write(self, data: bytearray) -> None:
-        view = memoryview(data)
-        while view:
-            written = self.file.write(view)
-            view = view[written or 0 :]
-        self.digest.update(data)
+    def hash(self, pieces: list[bytes]) -> None:
+        if self.digest is not None:
+            for piece in pieces:
+                self.digest.update(piece)
 
     def close(self, *, sync: bool) -> None:
         if sync:
             os.fsync(self.file.fileno())
         self.file.close()
+
+    def hexdigest(self) -> str | None:
+        return self.digest.hexdigest() if self.digest is not None else None
+
+
+class _Threads:
+    """The writer and the hasher thread of one fetch."""
+
+    def __init__(self) -> None:
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelhub-write")
+        self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelhub-hash")
+
+    def shutdown(self) -> None:
+        """Wait for the work in flight (at most one buffer each), even after a cancellation."""
+        self.writer.shutdown(wait=True)
+        self.hasher.shutdown(wait=True)
 
 
 async def fetch_file(
@@ -167,41 +194,36 @@ async def fetch_file(
     """Fetch ``spec`` to ``target``, resuming a partial download, and verify it.
 
     Args:
-        client: The client to use (its redirects, timeouts and pool).
+        client: The client to use (its transport, redirects and timeouts).
         spec: What to fetch.
         target: The final path; the partial file sits beside it.
         headers: Extra request headers (``Authorization`` for the Hub).
         chunk_size: Bytes per write and hash update.
-        progress: Told the bytes on disk after each write (they go down only when a part is discarded).
-        on_verified: Called after verification, before the rename (to record the file first).
+        progress: Told the bytes on disk as they grow (they go down only when a part is discarded).
+        on_verified: Called after verification and before the rename (to record the file first).
 
     Returns:
-        The size and sha256 of the file now at ``target``.
+        The size (and sha256, when ``spec`` has one) of the file now at ``target``.
 
     Raises:
         FileUnavailable: An error status; the partial file is kept.
         Interrupted: The transfer broke off; the partial file is kept.
-        SizeMismatch: The server's size differs from ``spec.size``; the partial file is deleted.
+        SizeMismatch: The size differs from ``spec.size`` (or the announced size); the partial file is deleted.
         ChecksumMismatch: The sha256 differs from ``spec.sha256``; the partial file is deleted.
         OSError: The disk failed.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     report = progress or (lambda done, size: None)
     offset = resumable_size(target, spec)
-    if not offset:
-        discard(target)
-    info = _read_info(info_path(target)) if offset else None
+    info = _read_info(target) if offset else None
     size = spec.size if spec.size is not None else (info.size if info else None)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="modelhub-write") as writer:
-        if size is not None and offset == size:  # complete but not renamed: verify on disk
+    threads = _Threads()
+    try:
+        if size is not None and offset == size:  # complete but not renamed: check it on disk
             report(offset, size)
-            sink = _Sink(part_path(target), offset, chunk_size)
-            try:
-                await asyncio.wrap_future(writer.submit(sink.rehash))
-            finally:
-                writer.submit(sink.close, sync=False)  # after the re-read, even when cancelled
-            return _finish(spec, target, Fetched(offset, sink.digest.hexdigest()), on_verified)
-        for _ in range(2):  # a second round only after a part is found too long for the file (416)
+            result = await _check_part(spec, target, offset, chunk_size, threads)
+            return _finish(spec, target, result, on_verified)
+        for _ in range(2):  # a second round only after the server finds the part too long (416)
             request = {**(headers or {}), "accept-encoding": "identity"}
             if offset:
                 request["range"] = f"bytes={offset}-"
@@ -211,27 +233,28 @@ async def fetch_file(
                 async with client.stream("GET", spec.url, headers=request) as response:
                     if response.status_code == 416 and offset:
                         logger.info("%s: the partial file is longer than the file; starting over", spec.name)
-                        discard(target)
                         offset, info = 0, None
                         report(0, size)
                         continue
-                    offset, size = _start(spec, target, response, offset, report)
-                    result = await _stream(response, target, offset, size, chunk_size, writer, report)
+                    offset, size = _begin(spec, target, response, offset, report)
+                    result = await _stream(spec, response, target, offset, size, chunk_size, threads, report)
             except httpx.HTTPError as error:
                 raise Interrupted(f"{spec.name}: the transfer broke off ({type(error).__name__}: {error})") from error
             break
-        else:  # pragma: no cover - the loop always breaks or raises
-            raise Interrupted(f"{spec.name}: the server refused every range")
+        else:
+            raise Interrupted(f"{spec.name}: the server refused the range twice")
+    finally:
+        threads.shutdown()
     if size is not None and result.size != size:
         discard(target)
         raise SizeMismatch(f"{spec.name}: got {result.size} bytes, expected {size}")
     return _finish(spec, target, result, on_verified)
 
 
-def _start(
+def _begin(
     spec: FileSpec, target: Path, response: httpx.Response, offset: int, report: Progress
 ) -> tuple[int, int | None]:
-    """Check the answer's status and size; return where the body starts and the file's size."""
+    """Check the answer's status and size; return where its body starts in the file, and the file's size."""
     if response.status_code not in (200, 206):
         raise FileUnavailable(response.status_code, f"{spec.name}: {_reason(response)}")
     total: int | None = None
@@ -242,7 +265,7 @@ def _start(
         total = int(match.group(3)) if match.group(3) != "*" else None
     else:
         if offset:
-            logger.info("%s: the server sent the whole file instead of a range; starting over", spec.name)
+            logger.info("%s: the server sent the whole file instead of the rest; starting over", spec.name)
             offset = 0
         length = response.headers.get("content-length", "")
         total = int(length) if length.isdigit() else None
@@ -251,72 +274,86 @@ def _start(
         raise SizeMismatch(f"{spec.name}: the server has {total} bytes, the manifest says {spec.size}")
     size = spec.size if spec.size is not None else total
     if not offset:
-        discard(target)
-        info = PartInfo(url=spec.url, size=size, etag=_strong_etag(response))
-        info_path(target).write_bytes(msgspec.json.encode(info))
+        etag = response.headers.get("etag")
+        strong = etag if etag and not etag.startswith("W/") else None
+        info_path(target).write_bytes(msgspec.json.encode(PartInfo(url=spec.url, size=size, etag=strong)))
     report(offset, size)
     return offset, size
 
 
+async def _check_part(spec: FileSpec, target: Path, size: int, chunk_size: int, threads: _Threads) -> Fetched:
+    """Hash a complete part on disk (when there is a sha256 to check)."""
+    sink = _Sink(target, size, digest=spec.sha256 is not None)
+    try:
+        await asyncio.wrap_future(threads.hasher.submit(sink.hash_prefix, size, chunk_size))
+    finally:
+        sink.cancelled = True  # stops a read that a cancellation left running
+        await asyncio.shield(asyncio.wrap_future(threads.writer.submit(sink.close, sync=False)))
+    return Fetched(size, sink.hexdigest())
+
+
 async def _stream(
+    spec: FileSpec,
     response: httpx.Response,
     target: Path,
     offset: int,
     size: int | None,
     chunk_size: int,
-    writer: ThreadPoolExecutor,
+    threads: _Threads,
     report: Progress,
 ) -> Fetched:
-    """Append the body to the part file, hashing it; what arrived stays on disk if the body breaks off.
-
-    Buffers go to the writer thread in order; one write runs while the next buffer fills.
-    """
-    sink = _Sink(part_path(target), offset, chunk_size)
-    pending: Future[None] | None = None
+    """Append the body to the part file (and hash it); what arrived stays on disk if the body breaks off."""
+    sink = _Sink(target, offset, digest=spec.sha256 is not None)
+    prefix = threads.hasher.submit(sink.hash_prefix, offset, 1 << 20)
+    in_flight: list[Future[None]] = []
     on_disk = queued = received = offset
 
-    async def hand_over(data: bytearray | None) -> None:
-        """Wait for the write in flight, report it, then queue ``data`` (None: queue nothing)."""
-        nonlocal pending, on_disk, queued
-        if pending is not None:
-            await asyncio.wrap_future(pending)
-            pending, on_disk = None, queued
+    async def hand_over(pieces: list[bytes]) -> None:
+        """Wait for the buffer in flight and report it, then start on ``pieces`` (empty: nothing more)."""
+        nonlocal on_disk, queued
+        for future in in_flight:
+            await asyncio.wrap_future(future)
+        if in_flight:
+            in_flight.clear()
+            on_disk = queued
             report(on_disk, size)
-        if data:
-            pending, queued = writer.submit(sink.write, data), queued + len(data)
+        if pieces:
+            in_flight.extend((threads.writer.submit(sink.write, pieces), threads.hasher.submit(sink.hash, pieces)))
+            queued += sum(map(len, pieces))
 
     try:
-        if offset:
-            await asyncio.wrap_future(writer.submit(sink.rehash))
-        buffer = bytearray()
+        pieces: list[bytes] = []
+        gathered = 0
         try:
-            async for piece in response.aiter_raw():
+            async for piece in response.aiter_bytes():
                 received += len(piece)
                 if size is not None and received > size:
-                    raise SizeMismatch(f"{target.name}: the server sent more than {size} bytes")
-                buffer += piece
-                if len(buffer) >= chunk_size:
-                    await hand_over(buffer)
-                    buffer = bytearray()
+                    raise SizeMismatch(f"{spec.name}: the server sent more than {size} bytes")
+                pieces.append(piece)
+                gathered += len(piece)
+                if gathered >= chunk_size:
+                    await hand_over(pieces)
+                    pieces, gathered = [], 0
         except httpx.TransportError:
-            await hand_over(buffer)  # keep what arrived for a resume
-            await hand_over(None)
+            await hand_over(pieces)  # keep what arrived, for a resume
+            await hand_over([])
             raise
-        await hand_over(buffer)
-        await hand_over(None)
-        await asyncio.wrap_future(writer.submit(sink.close, sync=True))
+        await hand_over(pieces)
+        await hand_over([])
+        await asyncio.wrap_future(prefix)
+        await asyncio.wrap_future(threads.writer.submit(sink.close, sync=True))
     except BaseException as error:
-        # Runs after any write in flight (one writer thread); fetch_file's executor waits for it.
-        closing = writer.submit(sink.close, sync=False)
+        sink.cancelled = True
+        closing = threads.writer.submit(sink.close, sync=False)  # after the write in flight
         if isinstance(error, SizeMismatch):
             await asyncio.wrap_future(closing)
             discard(target)
         raise
-    return Fetched(on_disk, sink.digest.hexdigest())
+    return Fetched(on_disk, sink.hexdigest())
 
 
 def _finish(spec: FileSpec, target: Path, result: Fetched, on_verified: Callable[[Fetched], None] | None) -> Fetched:
-    """Check the sha256, then move the part into place (the caller records it first)."""
+    """Check the sha256, then move the part into place (``on_verified`` records it first)."""
     if spec.sha256 is not None and result.sha256 != spec.sha256:
         discard(target)
         raise ChecksumMismatch(f"{spec.name}: sha256 {result.sha256} does not match the manifest's {spec.sha256}")
@@ -325,19 +362,10 @@ def _finish(spec: FileSpec, target: Path, result: Fetched, on_verified: Callable
     os.replace(part_path(target), target)
     with contextlib.suppress(FileNotFoundError):
         info_path(target).unlink()
-    _sync_directory(target.parent)
+    with contextlib.suppress(OSError):  # make the rename durable where the platform allows it
+        handle = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(handle)
+        finally:
+            os.close(handle)
     return result
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (where the platform allows it)."""
-    try:
-        handle = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)

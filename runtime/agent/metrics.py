@@ -8,8 +8,11 @@ field it answers ``[N/A]`` for. ``active_requests`` stays absent: the agent serv
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +147,7 @@ class MetricsSampler:
                 *GPU_QUERY,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # so that a timeout kills whatever it started too
             )
         except OSError as error:
             logger.debug("nvidia-smi could not run: %s", error)
@@ -151,7 +155,8 @@ class MetricsSampler:
         try:
             output, _ = await asyncio.wait_for(process.communicate(), self.timeout)
         except TimeoutError:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
             logger.debug("nvidia-smi took longer than %.0f s", self.timeout)
             return None

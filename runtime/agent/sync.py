@@ -25,7 +25,7 @@ import msgspec
 from generated.types import HeartbeatModelReport, NodeModelState
 from runtime.agent.backoff import Backoff
 from runtime.agent.cache import VerifiedFile, is_model_id
-from runtime.agent.download import CHUNK_SIZE, FileSpec, fetch_file, resumable_size
+from runtime.agent.download import CHUNK_SIZE, FileSpec, adopt, fetch_file, resumable_size
 from runtime.agent.errors import AgentError, DownloadError
 from runtime.agent.shards import is_index, remote_size, shard_specs
 
@@ -182,8 +182,11 @@ class ModelSync:
         target = syncer.cache.file_path(self.model_id, spec.name)
         async with syncer.slots:
             self.state = NodeModelState.downloading
-            with contextlib.suppress(FileNotFoundError):
-                target.unlink()  # an unverified or outdated copy
+            if syncer.cache.present(self.model_id, spec) is not None:
+                adopt(target, spec)  # verified before, but not against this sha256: check it on disk
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    target.unlink()  # an unverified or outdated copy
             logger.debug("%s: fetching %s", self.model_id, spec.name)
 
             def progress(done: int, size: int | None) -> None:

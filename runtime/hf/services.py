@@ -9,6 +9,7 @@ database so that a restart while the Hub is down still shows them (as stale).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -112,13 +113,34 @@ class HfStatsService:
         await self._save()
 
     async def run(self, interval: float) -> None:
-        """Warm at once, then refresh every ``interval`` seconds until cancelled."""
-        while True:
-            try:
-                await self.refresh()
-            except Exception:
-                logger.exception("refreshing Hugging Face stats failed")
-            await asyncio.sleep(interval)
+        """Warm at once, then refresh every ``interval`` seconds until cancelled.
+
+        A pass can outlast the interval while the Hub hangs (each call waits for ``hf_timeout``); the
+        next one starts only when it is done, but freshness is announced every interval regardless.
+        """
+        refreshing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                if refreshing is None or refreshing.done():
+                    refreshing = asyncio.create_task(self._refresh_logged())
+                else:
+                    self._announce(self.keys)
+                await asyncio.sleep(interval)
+        finally:
+            if refreshing is not None:
+                refreshing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refreshing
+
+    async def flush(self) -> None:
+        """Write the values not saved yet (at shutdown)."""
+        await self._save()
+
+    async def _refresh_logged(self) -> None:
+        try:
+            await self.refresh()
+        except Exception:
+            logger.exception("refreshing Hugging Face stats failed")
 
     async def close(self) -> None:
         """Close the HTTP client."""
@@ -154,7 +176,7 @@ class HfStatsService:
                 )
         try:
             await self.store.save_hf_stats(records)
-        except Exception:
+        except BaseException:  # cancelled at shutdown, too: flush() writes them then
             self._unsaved |= keys
             raise
 

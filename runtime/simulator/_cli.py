@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, metavar="N", help="most requests in flight (default: 1 per 125 heartbeats/s, 2..64)"
     )
     parser.add_argument("--stats-interval", type=float, default=5.0, metavar="S", help="seconds between summaries")
+    parser.add_argument(
+        "--connect-timeout", type=float, default=10.0, metavar="S", help="seconds to wait for the server at start"
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after this many seconds (default: Ctrl-C)")
     return parser
 
@@ -105,6 +108,7 @@ def simulate_main(argv: list[str] | None = None) -> int:
             gpu=arguments.gpu,
             concurrency=arguments.concurrency,
             stats_interval=arguments.stats_interval,
+            connect_timeout=arguments.connect_timeout,
         )
         with _runner() as runner:
             return runner.run(_run(config, arguments.duration))

@@ -13,8 +13,8 @@ from generated.types import NodeRegistration
 DEFAULT_SPEED = 200_000_000
 #: Bytes counted for a manifest file without ``size_bytes`` (e.g. a sharded safetensors index).
 DEFAULT_UNKNOWN_SIZE = 100 * 2**20
-#: Heartbeats per second one pooled connection is sized for by default (8 ms per round trip).
-REQUESTS_PER_CONNECTION = 125
+#: Heartbeats per second one pooled connection is sized for by default (about 15 ms per round trip).
+REQUESTS_PER_CONNECTION = 64
 #: uvicorn closes idle connections after 5 s: the pool lets go of them a little earlier, so a request
 #: never goes out on a connection the server is closing.
 KEEPALIVE_EXPIRY = 4.0

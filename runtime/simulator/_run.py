@@ -74,6 +74,14 @@ class Simulator:
         """Seconds after the start at which each node's heartbeat slots begin."""
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        base = config.server.rstrip("/")
+        self._nodes_url = httpx.URL(f"{base}/v0/nodes")
+        self._models_url = httpx.URL(f"{base}/v0/models")
+        self._beat_urls = {
+            node.runtime_id: httpx.URL(f"{base}/v0/nodes/{node.runtime_id}/heartbeat") for node in self.nodes
+        }
+        self._headers = httpx.Headers({"Authorization": f"Bearer {config.token}", "Content-Type": "application/json"})
+        self._extensions = {"timeout": httpx.Timeout(config.timeout).as_dict()}
         self._slots = asyncio.Semaphore(config.connections)
         self._halt = asyncio.Event()
         self._failure: BaseException | None = None
@@ -115,10 +123,7 @@ class Simulator:
             max_keepalive_connections=config.connections,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        headers = {"Authorization": f"Bearer {config.token}", "Content-Type": "application/json"}
-        client = httpx.AsyncClient(
-            base_url=config.server, headers=headers, limits=limits, timeout=config.timeout, transport=self._transport
-        )
+        client = httpx.AsyncClient(limits=limits, timeout=config.timeout, transport=self._transport)
         tasks: list[asyncio.Task[None]] = []
         try:
             self._client = client
@@ -177,7 +182,7 @@ class Simulator:
         """Send one heartbeat; fix what the server refused and send it again at once, at most ``_RETRIES`` times."""
         for _ in range(_RETRIES + 1):
             body = _encoder.encode(node.heartbeat())
-            response = await self._send("POST", f"/v0/nodes/{node.runtime_id}/heartbeat", body, heartbeat=True)
+            response = await self._send("POST", self._beat_urls[node.runtime_id], body, heartbeat=True)
             if response is None:
                 return
             if response.status_code == 200:
@@ -208,7 +213,7 @@ class Simulator:
 
     async def _register(self, node: SimNode) -> bool:
         """``POST /v0/nodes``; True when registered. A refused token stops the run."""
-        response = await self._send("POST", "/v0/nodes", _encoder.encode(node.registration()))
+        response = await self._send("POST", self._nodes_url, _encoder.encode(node.registration()))
         if response is None:
             return False
         if response.status_code in (200, 201):
@@ -221,7 +226,7 @@ class Simulator:
 
     async def _refresh(self, node: SimNode) -> bool:
         """Take ``GET /v0/models`` as the desired set; True when that worked."""
-        response = await self._send("GET", "/v0/models", None)
+        response = await self._send("GET", self._models_url, None)
         if response is None:
             return False
         if response.status_code != 200:
@@ -243,8 +248,7 @@ class Simulator:
         while True:
             try:
                 async with self._slots:
-                    assert self._client is not None
-                    response = await self._client.post("/v0/nodes", content=_encoder.encode(node.registration()))
+                    response = await self._request("POST", self._nodes_url, _encoder.encode(node.registration()))
             except httpx.TransportError as error:
                 if time.monotonic() >= deadline:
                     raise SimulatorError(f"cannot reach {config.server}: {_transport_error(error)}") from None
@@ -267,26 +271,35 @@ class Simulator:
         node.phase = _PHASES.get(status, NodePhase.registering)  # offline: registering on the next heartbeat
 
     async def _send(
-        self, method: str, path: str, body: bytes | None, *, heartbeat: bool = False
+        self, method: str, url: httpx.URL, body: bytes | None, *, heartbeat: bool = False
     ) -> httpx.Response | None:
         """One request under the concurrency limit; None (counted) on a transport error.
 
         A heartbeat counts as sent, and its latency is taken, once it has a connection slot.
         """
-        client = self._client
-        assert client is not None
         async with self._slots:
             if heartbeat:
                 self.stats.heartbeats_sent += 1
             started = time.perf_counter()
             try:
-                response = await client.request(method, path, content=body)
+                response = await self._request(method, url, body)
             except httpx.TransportError as error:
                 self.stats.error(type(error).__name__, _transport_error(error))
                 return None
             if heartbeat:
                 self.stats.latency(time.perf_counter() - started)
             return response
+
+    async def _request(self, method: str, url: httpx.URL, body: bytes | None) -> httpx.Response:
+        """Send a request on the shared client, built from ready URL and header objects.
+
+        ``client.request`` would merge a base URL, default headers and cookies into every request: a
+        quarter to a third of the simulator's CPU per heartbeat.
+        """
+        client = self._client
+        assert client is not None
+        request = httpx.Request(method, url, headers=self._headers, content=body, extensions=self._extensions)
+        return await client.send(request)
 
     def _decode_answer(self, content: bytes) -> HeartbeatResponse | None:
         answer = self._answer_cache.get(content)
