@@ -52,6 +52,14 @@ bench-catalog:
 bench-runtime:
     python bench/runtime_http.py
 
+# Hugging Face stats: cached lookup cost; hub p99 with a healthy and a hanging fake Hub (needs wrk)
+bench-hf:
+    python bench/hf_cache.py
+
+# Server CPU with 1,000 simulated nodes heartbeating every 2 s
+bench-simulator:
+    python bench/simulator_scale.py
+
 # Install the dashboard's Node packages when package-lock.json is newer than node_modules
 ui-deps:
     if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then npm ci --prefix ui --no-audit --no-fund; fi

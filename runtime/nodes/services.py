@@ -410,7 +410,7 @@ class LifecycleService:
             ):
                 raise InvalidTransition(
                     f"{where}: bytes_done of {report.model_id} went back from "
-                    f"{previous.bytes_done} to {report.bytes_done}; report failed or pending to "
+                    f"{previous.bytes_done} to {report.bytes_done}; report failed first to "
                     "restart a download."
                 )
         error = report.error if isinstance(report.error, str) else None

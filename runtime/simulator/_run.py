@@ -4,7 +4,8 @@ Each node is a task that registers (``POST /v0/nodes``), then heartbeats every `
 at its own phase: node ``i`` of ``N`` at ``interval * (i + u) / N`` past the start (``u`` random in
 0..1), so 1,000 nodes arrive as an even stream rather than a burst. A late heartbeat skips the slots it
 missed instead of catching up (counted as ``late``). Requests share one ``httpx.AsyncClient`` (HTTP/1.1
-keep-alive, a pool of ``config.connections`` connections, and as many requests in flight at most).
+keep-alive, a pool of ``config.connections`` connections, and as many requests in flight at most;
+``_http.NodeApi``).
 
 How a node reacts to the server:
 
@@ -33,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import msgspec
 
-from generated.types import ErrorBody, HeartbeatResponse, ModelManifest, Node
-from runtime.simulator._config import KEEPALIVE_EXPIRY, SimulatorError
+from generated.types import HeartbeatResponse, ModelManifest, Node
+from runtime.simulator._config import SimulatorError
+from runtime.simulator._http import NodeApi, describe, transport_error
 from runtime.simulator._node import NodePhase, SimNode
 from runtime.simulator._stats import SimulatorStats, StatsSnapshot
 
@@ -52,7 +54,6 @@ _encoder = msgspec.json.Encoder()
 _answers = msgspec.json.Decoder(HeartbeatResponse)
 _manifests = msgspec.json.Decoder(list[ModelManifest])
 _node = msgspec.json.Decoder(Node)
-_error = msgspec.json.Decoder(ErrorBody)
 #: The server's node statuses that are phases of a simulated node (not ``offline``: a node that sends is not).
 _PHASES = {phase.value: phase for phase in NodePhase if phase not in (NodePhase.starting, NodePhase.silent)}
 
@@ -72,17 +73,7 @@ class Simulator:
             config.heartbeat_interval * (index + phases.random()) / config.nodes for index in range(config.nodes)
         ]
         """Seconds after the start at which each node's heartbeat slots begin."""
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-        base = config.server.rstrip("/")
-        self._nodes_url = httpx.URL(f"{base}/v0/nodes")
-        self._models_url = httpx.URL(f"{base}/v0/models")
-        self._beat_urls = {
-            node.runtime_id: httpx.URL(f"{base}/v0/nodes/{node.runtime_id}/heartbeat") for node in self.nodes
-        }
-        self._headers = httpx.Headers({"Authorization": f"Bearer {config.token}", "Content-Type": "application/json"})
-        self._extensions = {"timeout": httpx.Timeout(config.timeout).as_dict()}
-        self._slots = asyncio.Semaphore(config.connections)
+        self._api = NodeApi(config, self.stats, [node.runtime_id for node in self.nodes], transport)
         self._halt = asyncio.Event()
         self._failure: BaseException | None = None
         self._answer_cache: dict[bytes, HeartbeatResponse] = {}
@@ -117,16 +108,9 @@ class Simulator:
         Raises:
             SimulatorError: the server cannot be reached at start-up, or refuses the token.
         """
-        config = self.config
-        limits = httpx.Limits(
-            max_connections=config.connections,
-            max_keepalive_connections=config.connections,
-            keepalive_expiry=KEEPALIVE_EXPIRY,
-        )
-        client = httpx.AsyncClient(limits=limits, timeout=config.timeout, transport=self._transport)
         tasks: list[asyncio.Task[None]] = []
         try:
-            self._client = client
+            self._api.open()
             await self._preflight(self.nodes[0])
             start = asyncio.get_running_loop().time()
             tasks = [
@@ -148,8 +132,7 @@ class Simulator:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await client.aclose()
-            self._client = None
+            await self._api.aclose()
         if self._failure is not None:
             raise self._failure
         return self.stats.snapshot(self.nodes, recent=False)
@@ -182,7 +165,7 @@ class Simulator:
         """Send one heartbeat; fix what the server refused and send it again at once, at most ``_RETRIES`` times."""
         for _ in range(_RETRIES + 1):
             body = _encoder.encode(node.heartbeat())
-            response = await self._send("POST", self._beat_urls[node.runtime_id], body, heartbeat=True)
+            response = await self._api.send("POST", self._api.heartbeat_urls[node.runtime_id], body, heartbeat=True)
             if response is None:
                 return
             if response.status_code == 200:
@@ -194,7 +177,7 @@ class Simulator:
                 node.apply(answer.models)
                 node.phase = _PHASES.get(answer.status.value, node.phase)
                 return
-            status, code = response.status_code, self._count_error(response)
+            status, code = response.status_code, self._api.count_error(response)
             if status == 403:
                 node.phase = NodePhase.pending
                 return
@@ -213,24 +196,24 @@ class Simulator:
 
     async def _register(self, node: SimNode) -> bool:
         """``POST /v0/nodes``; True when registered. A refused token stops the run."""
-        response = await self._send("POST", self._nodes_url, _encoder.encode(node.registration()))
+        response = await self._api.send("POST", self._api.nodes_url, _encoder.encode(node.registration()))
         if response is None:
             return False
         if response.status_code in (200, 201):
             self._registered(node, response)
             return True
-        self._count_error(response)
+        self._api.count_error(response)
         if 400 <= response.status_code < 500:
-            self._fail(SimulatorError(f"the server refused to register {node.runtime_id}: {_describe(response)}"))
+            self._fail(SimulatorError(f"the server refused to register {node.runtime_id}: {describe(response)}"))
         return False
 
     async def _refresh(self, node: SimNode) -> bool:
         """Take ``GET /v0/models`` as the desired set; True when that worked."""
-        response = await self._send("GET", self._models_url, None)
+        response = await self._api.send("GET", self._api.models_url, None)
         if response is None:
             return False
         if response.status_code != 200:
-            self._count_error(response)
+            self._api.count_error(response)
             return False
         try:
             node.apply(_manifests.decode(response.content))
@@ -247,11 +230,10 @@ class Simulator:
         deadline = time.monotonic() + config.connect_timeout
         while True:
             try:
-                async with self._slots:
-                    response = await self._request("POST", self._nodes_url, _encoder.encode(node.registration()))
+                response = await self._api.request("POST", self._api.nodes_url, _encoder.encode(node.registration()))
             except httpx.TransportError as error:
                 if time.monotonic() >= deadline:
-                    raise SimulatorError(f"cannot reach {config.server}: {_transport_error(error)}") from None
+                    raise SimulatorError(f"cannot reach {config.server}: {transport_error(error)}") from None
                 await asyncio.sleep(0.2)
                 continue
             if response.status_code in (200, 201):
@@ -260,7 +242,7 @@ class Simulator:
             if response.status_code >= 500 and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
                 continue
-            raise SimulatorError(f"{config.server} refused to register {node.runtime_id}: {_describe(response)}")
+            raise SimulatorError(f"{config.server} refused to register {node.runtime_id}: {describe(response)}")
 
     def _registered(self, node: SimNode, response: httpx.Response) -> None:
         self.stats.registrations += 1
@@ -269,37 +251,6 @@ class Simulator:
         except msgspec.DecodeError:
             status = NodePhase.registering.value
         node.phase = _PHASES.get(status, NodePhase.registering)  # offline: registering on the next heartbeat
-
-    async def _send(
-        self, method: str, url: httpx.URL, body: bytes | None, *, heartbeat: bool = False
-    ) -> httpx.Response | None:
-        """One request under the concurrency limit; None (counted) on a transport error.
-
-        A heartbeat counts as sent, and its latency is taken, once it has a connection slot.
-        """
-        async with self._slots:
-            if heartbeat:
-                self.stats.heartbeats_sent += 1
-            started = time.perf_counter()
-            try:
-                response = await self._request(method, url, body)
-            except httpx.TransportError as error:
-                self.stats.error(type(error).__name__, _transport_error(error))
-                return None
-            if heartbeat:
-                self.stats.latency(time.perf_counter() - started)
-            return response
-
-    async def _request(self, method: str, url: httpx.URL, body: bytes | None) -> httpx.Response:
-        """Send a request on the shared client, built from ready URL and header objects.
-
-        ``client.request`` would merge a base URL, default headers and cookies into every request: a
-        quarter to a third of the simulator's CPU per heartbeat.
-        """
-        client = self._client
-        assert client is not None
-        request = httpx.Request(method, url, headers=self._headers, content=body, extensions=self._extensions)
-        return await client.send(request)
 
     def _decode_answer(self, content: bytes) -> HeartbeatResponse | None:
         answer = self._answer_cache.get(content)
@@ -312,12 +263,6 @@ class Simulator:
                 self._answer_cache.clear()
             self._answer_cache[content] = answer
         return answer
-
-    def _count_error(self, response: httpx.Response) -> str:
-        """Count a non-2xx answer; return its error code."""
-        code, message = _error_of(response)
-        self.stats.error(f"{response.status_code} {code}", message)
-        return code
 
     async def _report(self, on_stats: Callable[[StatsSnapshot], object]) -> None:
         while True:
@@ -357,20 +302,3 @@ def _next_slot(due: float, now: float, interval: float) -> tuple[float, int]:
     """``due``, or the first slot ``due + k * interval`` not in the past; and ``k``, the slots skipped."""
     skipped = 0 if due >= now else math.ceil((now - due) / interval)
     return due + skipped * interval, skipped
-
-
-def _error_of(response: httpx.Response) -> tuple[str, str]:
-    try:
-        detail = _error.decode(response.content).error
-    except msgspec.DecodeError:
-        return "unknown", response.text[:200] or response.reason_phrase
-    return detail.code, detail.message
-
-
-def _describe(response: httpx.Response) -> str:
-    code, message = _error_of(response)
-    return f"{response.status_code} {code}: {message}"
-
-
-def _transport_error(error: httpx.TransportError) -> str:
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

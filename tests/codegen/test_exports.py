@@ -4,7 +4,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["codegen", "runtime.db", "runtime.fakehub"]
+PACKAGES = ["codegen", "runtime.db", "runtime.fakehub", "runtime.simulator"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
