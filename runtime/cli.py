@@ -13,14 +13,10 @@ import secrets
 import sys
 from typing import TYPE_CHECKING
 
-import uvicorn
 from pydantic import SecretStr, ValidationError
 
-from runtime import fakehub
 from runtime.agent.command import add_node_arguments, run_node_command
-from runtime.app import create_app
 from runtime.settings import Settings
-from runtime.simulator import simulate_main
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -93,6 +89,11 @@ def serve(host: str, port: int, *, dev: bool) -> int:
         )
         return 2
 
+    # Imported here, like the other commands' code: a node agent should not carry the server in memory.
+    import uvicorn
+
+    from runtime.app import create_app
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
     return 0
@@ -102,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["simulate"]:  # the simulator parses its own arguments (argparse cannot pass --help on)
+        from runtime.simulator import simulate_main
+
         return simulate_main(argv[1:])
     arguments = _parser().parse_args(argv)
     try:
@@ -110,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if arguments.command == "node":
             return run_node_command(arguments)
         if arguments.command == "fake-hub":
+            from runtime import fakehub
+
             fakehub.run(arguments.host, arguments.port)
             return 0
     except KeyboardInterrupt:

@@ -98,9 +98,11 @@ class Agent:
         try:
             if not await self._register(stop):
                 return
-            delay = 0.0
-            while not await _wait(stop, delay):
-                delay = await self.beat()
+            clock = asyncio.get_running_loop().time
+            due = clock()
+            while not await _wait(stop, due - clock()):  # every interval from the start of each heartbeat
+                started = clock()
+                due = started + await self.beat()
         finally:
             await self.syncer.close()
             logger.info("node %s stopped", self.runtime_id)

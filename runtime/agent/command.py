@@ -41,7 +41,8 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--concurrency", type=int, default=2, metavar="N", help="files downloaded at the same time (default 2)"
     )
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="(INFO)")
+    levels = ["DEBUG", "INFO", "WARNING", "ERROR"]
+    parser.add_argument("--log-level", default="INFO", choices=levels, help="how much to log (default INFO)")
 
 
 def config_from_arguments(arguments: argparse.Namespace, environ: dict[str, str] | None = None) -> NodeConfig:

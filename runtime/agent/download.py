@@ -26,6 +26,7 @@ import httpx
 import msgspec
 
 from runtime.agent.errors import ChecksumMismatch, FileUnavailable, Interrupted, SizeMismatch
+from runtime.agent.parts import PartInfo, discard, info_path, part_path, read_info, resumable_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -36,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 4 * 1024 * 1024
 """Bytes per write (and per hash update) by default."""
+WRITEBACK_WINDOW = 64 * 1024 * 1024
+"""Bytes written between two hints to the kernel to write back and drop what is on disk."""
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 Progress: TypeAlias = "Callable[[int, int | None], None]"
@@ -60,56 +63,6 @@ class Fetched:
     sha256: str | None
 
 
-class PartInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The ``<name>.part.json`` beside a partial download."""
-
-    url: str
-    size: int | None = None
-    etag: str | None = None
-
-
-def part_path(target: Path) -> Path:
-    """Where the partial download of ``target`` is kept."""
-    return target.with_name(target.name + ".part")
-
-
-def info_path(target: Path) -> Path:
-    """Where the description of ``target``'s partial download is kept."""
-    return target.with_name(target.name + ".part.json")
-
-
-def _read_info(target: Path) -> PartInfo | None:
-    try:
-        return msgspec.json.decode(info_path(target).read_bytes(), type=PartInfo)
-    except (OSError, msgspec.DecodeError):
-        return None
-
-
-def resumable_size(target: Path, spec: FileSpec) -> int:
-    """The bytes of a partial download of ``spec`` that a fetch would keep (0 if none)."""
-    info = _read_info(target)
-    try:
-        size = part_path(target).stat().st_size
-    except OSError:
-        return 0
-    if info is None or info.url != spec.url or (spec.size is not None and info.size not in (None, spec.size)):
-        return 0
-    return size if spec.size is None or size <= spec.size else 0
-
-
-def discard(target: Path) -> None:
-    """Delete the partial download of ``target`` and its description."""
-    for path in (part_path(target), info_path(target)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-
-
-def adopt(target: Path, spec: FileSpec) -> None:
-    """Turn the file at ``target`` back into a complete part of ``spec``: the next fetch checks it on disk."""
-    info_path(target).write_bytes(msgspec.json.encode(PartInfo(url=spec.url, size=target.stat().st_size)))
-    os.replace(target, part_path(target))
-
-
 def _reason(response: httpx.Response) -> str:
     """``HTTP 401 GatedRepo: Access to model … is restricted …`` from the Hub's error headers."""
     code = response.headers.get("x-error-code")
@@ -118,7 +71,13 @@ def _reason(response: httpx.Response) -> str:
 
 
 class _Sink:
-    """The part file and the digest; ``write`` runs in one thread and ``hash`` in another, each in order."""
+    """The part file and the digest; ``write`` runs in one thread and ``hash`` in another, each in order.
+
+    Every ``WRITEBACK_WINDOW`` bytes, ``write`` asks the kernel to start writing the last window to disk
+    and to drop the one before (clean by then) from the page cache. Without it, gigabytes of dirty pages
+    pile up: the writer gets throttled and the final fsync waits for all of them (2 GB on the development
+    machine: 4.9 s instead of 3.0 s, curl 2.7 s). Models are read once at load time, not kept hot.
+    """
 
     def __init__(self, target: Path, offset: int, *, digest: bool) -> None:
         self.path = part_path(target)
@@ -127,6 +86,8 @@ class _Sink:
         self.file = self.path.open("r+b" if offset else "wb", buffering=0)
         self.file.truncate(offset)
         self.file.seek(offset)
+        self.position = offset
+        self.window = offset // WRITEBACK_WINDOW
 
     def hash_prefix(self, length: int, chunk_size: int) -> None:
         """Hash the first ``length`` bytes already in the file (a resumed part)."""
@@ -149,10 +110,16 @@ class _Sink:
         left = [memoryview(piece) for piece in pieces]
         while left:
             written = os.writev(fd, left) if hasattr(os, "writev") else os.write(fd, left[0])
+            self.position += written
             while left and written >= len(left[0]):
                 written -= len(left.pop(0))
             if written:
                 left[0] = left[0][written:]
+        window = self.position // WRITEBACK_WINDOW
+        if window != self.window and hasattr(os, "posix_fadvise"):
+            self.window = window
+            start = max(0, window - 2) * WRITEBACK_WINDOW
+            os.posix_fadvise(fd, start, window * WRITEBACK_WINDOW - start, os.POSIX_FADV_DONTNEED)
 
     def hash(self, pieces: list[bytes]) -> None:
         if self.digest is not None:
@@ -215,7 +182,7 @@ async def fetch_file(
     target.parent.mkdir(parents=True, exist_ok=True)
     report = progress or (lambda done, size: None)
     offset = resumable_size(target, spec)
-    info = _read_info(target) if offset else None
+    info = read_info(target) if offset else None
     size = spec.size if spec.size is not None else (info.size if info else None)
     threads = _Threads()
     try:
@@ -261,6 +228,7 @@ def _begin(
     if response.status_code == 206:
         match = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
         if match is None or int(match.group(1)) != offset:
+            discard(target)  # the next attempt asks for the whole file
             raise Interrupted(f"{spec.name}: the server answered another range than bytes={offset}-")
         total = int(match.group(3)) if match.group(3) != "*" else None
     else:
@@ -273,7 +241,10 @@ def _begin(
         discard(target)
         raise SizeMismatch(f"{spec.name}: the server has {total} bytes, the manifest says {spec.size}")
     size = spec.size if spec.size is not None else total
-    if not offset:
+    if offset:
+        logger.info("%s: resuming at byte %d of %s", spec.name, offset, size if size is not None else "?")
+    else:
+        logger.debug("%s: fetching %s bytes", spec.name, size if size is not None else "?")
         etag = response.headers.get("etag")
         strong = etag if etag and not etag.startswith("W/") else None
         info_path(target).write_bytes(msgspec.json.encode(PartInfo(url=spec.url, size=size, etag=strong)))

@@ -25,8 +25,9 @@ import msgspec
 from generated.types import HeartbeatModelReport, NodeModelState
 from runtime.agent.backoff import Backoff
 from runtime.agent.cache import VerifiedFile, is_model_id
-from runtime.agent.download import CHUNK_SIZE, FileSpec, adopt, fetch_file, resumable_size
+from runtime.agent.download import CHUNK_SIZE, FileSpec, fetch_file
 from runtime.agent.errors import AgentError, DownloadError
+from runtime.agent.parts import adopt, resumable_size
 from runtime.agent.shards import is_index, remote_size, shard_specs
 
 if TYPE_CHECKING:
@@ -82,6 +83,8 @@ class ModelSync:
         self.failures = 0
         self.files: dict[str, tuple[int, int | None]] = {}
         self.task: asyncio.Task[None] | None = None
+        self.complete: tuple[FileSpec, ...] = ()
+        """Every file of the model, shards included, once it is ready."""
         self._origins = hub_origins(manifest)
         with contextlib.suppress(AgentError, OSError):
             self._note(manifest_specs(manifest))
@@ -102,6 +105,13 @@ class ModelSync:
         """Begin the task."""
         self.task = asyncio.create_task(self._run(), name=f"modelhub-sync-{self.model_id}")
 
+    def intact(self) -> bool:
+        """Whether a ready model still has every file, whole, on disk (a stat each, no hashing)."""
+        cache = self.syncer.cache
+        with contextlib.suppress(AgentError, OSError):
+            return all(cache.complete(self.model_id, spec) is not None for spec in self.complete)
+        return False
+
     async def stop(self) -> None:
         """Cancel the task and wait for it (partial files stay for a resume)."""
         if self.task is not None and not self.task.done():
@@ -113,7 +123,9 @@ class ModelSync:
         while True:
             try:
                 await self._attempt()
-            except (AgentError, OSError) as problem:
+            except Exception as problem:
+                if not isinstance(problem, AgentError | OSError):
+                    logger.exception("%s: unexpected error", self.model_id)
                 self.failures += 1
                 self.state = NodeModelState.failed
                 self.error = _sentence(problem)[:MAX_ERROR]
@@ -139,7 +151,8 @@ class ModelSync:
         if shards:
             self._note(shards)
             await self._fetch_all(shards)
-        removed = cache.prune_model(self.model_id, [spec.name for spec in (*specs, *shards)])
+        self.complete = (*specs, *shards)
+        removed = cache.prune_model(self.model_id, [spec.name for spec in self.complete])
         if removed:
             logger.info("%s: removed %d files no longer in its manifest", self.model_id, len(removed))
 
@@ -170,8 +183,8 @@ class ModelSync:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
             for task in tasks:
-                if task in done and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
+                if task in done and (error := task.exception()) is not None:
+                    raise error
         finally:
             for task in tasks:
                 task.cancel()
@@ -263,7 +276,14 @@ class Syncer:
         for model_id in self.cache.stale(wanted):
             logger.info("%s: no longer registered; deleting its files", model_id)
             await asyncio.to_thread(self.cache.remove_model, model_id)
-        self.models = {model_id: self.models.get(model_id) or ModelSync(wanted[model_id], self) for model_id in wanted}
+        for model_id, sync in list(self.models.items()):
+            if sync.state == NodeModelState.ready and not sync.intact():
+                logger.warning("%s: files went missing from the cache; fetching them again", model_id)
+                self.models[model_id] = ModelSync(sync.manifest, self)
+                self.models[model_id].error = "files went missing from the cache"
+        self.models = {  # new models join; the order is the desired set's
+            model_id: self.models.get(model_id) or ModelSync(manifest, self) for model_id, manifest in wanted.items()
+        }
         for sync in self.models.values():
             if sync.task is None:
                 sync.start()

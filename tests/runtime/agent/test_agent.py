@@ -1,0 +1,292 @@
+"""The agent's loop against the server's real rules (LifecycleService behind httpx.MockTransport) and the fake Hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import msgspec
+import pytest
+
+from generated.types import (
+    ErrorBody,
+    ErrorDetail,
+    Heartbeat,
+    HeartbeatModelReport,
+    HeartbeatResponse,
+    NodeMetrics,
+    NodeModelState,
+    NodeRegistration,
+    NodeStatus,
+)
+from runtime.agent.agent import Agent
+from runtime.agent.api import ServerClient
+from runtime.agent.backoff import Backoff
+from runtime.agent.cache import Cache
+from runtime.agent.config import NodeConfig
+from runtime.agent.errors import Unauthorized
+from runtime.agent.report import RESYNC
+from runtime.catalog.services import ManifestCache
+from runtime.errors import AppError
+from runtime.nodes.services import LifecycleService
+from tests.runtime.agent.conftest import BY_ID, HF_TOKEN, TINY_A, TINY_B, sha256_of
+from tests.runtime.fakes import MemoryStore
+
+NODE_TOKEN = "node-token-for-agent-tests"
+RUNTIME_ID = "test-node"
+FAST = Backoff(base=0.02, cap=0.1, random=lambda: 0.0)
+HEARTBEAT_PATH = re.compile(r"^/v0/nodes/([^/]+)/heartbeat$")
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    status: int
+    code: str | None
+    body: bytes = b""
+
+
+@dataclass
+class StubServer:
+    """What the agent talks to: the real lifecycle rules and manifests, no HTTP server."""
+
+    hub_url: str
+    auto_approve: bool = True
+    down: bool = False
+    calls: list[Call] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.lifecycle = LifecycleService(
+            MemoryStore(), offline_after=30, auto_approve=self.auto_approve, catalog=BY_ID
+        )
+        await self.lifecycle.start()
+        self.manifests = ManifestCache(self.lifecycle, self.hub_url)
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused")
+        if request.headers.get("authorization") != f"Bearer {NODE_TOKEN}":
+            response = error_response(401, "unauthorized", "A valid bearer token is required.")
+        else:
+            try:
+                response = await self.route(request)
+            except AppError as problem:
+                response = error_response(problem.status_code, problem.code, problem.message)
+            except msgspec.ValidationError as problem:
+                response = error_response(422, "validation_error", str(problem))
+        code = response.json()["error"]["code"] if response.status_code >= 400 else None
+        self.calls.append(Call(request.method, request.url.path, response.status_code, code, request.content))
+        return response
+
+    async def route(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "POST" and path == "/v0/nodes":
+            node, created = await self.lifecycle.add_node(msgspec.json.decode(request.content, type=NodeRegistration))
+            return json_response(201 if created else 200, node)
+        if request.method == "GET" and path == "/v0/models":
+            return json_response(200, self.manifests.manifests)
+        match = HEARTBEAT_PATH.match(path)
+        if request.method == "POST" and match:
+            heartbeat = msgspec.json.decode(request.content, type=Heartbeat)
+            status = await self.lifecycle.heartbeat(match.group(1), heartbeat)
+            return json_response(200, HeartbeatResponse(status=status, models=self.manifests.manifests))
+        return error_response(404, "not_found", f"No route {path}")
+
+    def node_state(self, model_id: str) -> NodeModelState | None:
+        for progress in self.lifecycle.view(model_id).nodes:
+            if progress.runtime_id == RUNTIME_ID:
+                return progress.state
+        return None
+
+    def status(self) -> NodeStatus | None:
+        return next((node.status for node in self.lifecycle.nodes() if node.runtime_id == RUNTIME_ID), None)
+
+    def heartbeats(self) -> list[Call]:
+        return [call for call in self.calls if call.path.endswith("/heartbeat")]
+
+    def rejected(self, *codes: str) -> list[Call]:
+        return [call for call in self.calls if call.code in codes]
+
+
+def json_response(status: int, body: object) -> httpx.Response:
+    return httpx.Response(status, content=msgspec.json.encode(body), headers={"content-type": "application/json"})
+
+
+def error_response(status: int, code: str, message: str) -> httpx.Response:
+    return json_response(status, ErrorBody(ErrorDetail(code=code, message=message)))
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def server(hub):
+    stub = StubServer(hub.url)
+    await stub.start()
+    return stub
+
+
+@contextlib.asynccontextmanager
+async def agent_for(server: StubServer, cache_dir, *, token: str = NODE_TOKEN, hf_token: str | None = None):
+    """An Agent wired to the stub server and the fake Hub (not running)."""
+    config = NodeConfig(
+        server="http://server.invalid",
+        token=token,
+        cache_dir=cache_dir,
+        runtime_id=RUNTIME_ID,
+        machine_name="test-box",
+        heartbeat_interval=0.05,
+        hf_token=hf_token,
+        chunk_size=256 * 1024,
+    )
+    async with (
+        ServerClient(config.server, config.token, transport=httpx.MockTransport(server.handle)) as client,
+        httpx.AsyncClient(follow_redirects=True, timeout=10) as files,
+    ):
+        yield Agent(
+            config,
+            runtime_id=RUNTIME_ID,
+            server=client,
+            files=files,
+            cache=Cache.open(cache_dir),
+            download_backoff=FAST,
+            server_backoff=FAST,
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_agent(server: StubServer, cache_dir, **options):
+    """The agent running in the background until the block ends."""
+    async with agent_for(server, cache_dir, **options) as agent:
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        try:
+            yield agent
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+
+
+async def test_registered_models_are_fetched_and_the_node_comes_online(server, tmp_path):
+    await server.lifecycle.register("tiny-a")
+    await server.lifecycle.register("tiny-b")
+    async with running_agent(server, tmp_path / "cache"):
+        await wait_for(lambda: server.status() == NodeStatus.online)
+    assert server.node_state("tiny-a") == server.node_state("tiny-b") == NodeModelState.ready
+    assert sha256_of(tmp_path / "cache" / "tiny-a" / TINY_A.recommended_filename) == TINY_A.sha256
+    assert (tmp_path / "cache" / "tiny-b" / TINY_B.recommended_filename).stat().st_size == TINY_B.size_bytes
+    assert server.rejected("invalid_transition", "validation_error", "not_registered") == []
+    node = server.lifecycle.node(RUNTIME_ID)
+    assert node.machine_name == "test-box"
+    assert node.metrics.memory_usage is not msgspec.UNSET  # measured from /proc
+
+
+async def test_a_pending_node_fetches_nothing_until_approved(hub, tmp_path):
+    server = StubServer(hub.url, auto_approve=False)
+    await server.start()
+    await server.lifecycle.register("tiny-b")
+    async with running_agent(server, tmp_path / "cache"):
+        await wait_for(lambda: len(server.rejected("forbidden")) >= 3)
+        assert Cache(tmp_path / "cache").models() == []
+        await server.lifecycle.approve(RUNTIME_ID)
+        await wait_for(lambda: server.status() == NodeStatus.online)
+
+
+async def test_an_unregistered_model_is_deleted_and_no_longer_reported(server, tmp_path):
+    await server.lifecycle.register("tiny-a")
+    await server.lifecycle.register("tiny-b")
+    cache = Cache(tmp_path / "cache")
+    async with running_agent(server, tmp_path / "cache"):
+        await wait_for(lambda: server.status() == NodeStatus.online)
+        await server.lifecycle.unregister("tiny-b")
+        await wait_for(lambda: cache.models() == ["tiny-a"])
+        calls_before = len(server.calls)
+        await wait_for(lambda: len(server.heartbeats()) > calls_before + 2)
+    last = msgspec.json.decode(server.heartbeats()[-1].body, type=Heartbeat)
+    assert [report.model_id for report in last.models] == ["tiny-a"]
+    assert server.status() == NodeStatus.online
+    assert server.rejected("invalid_transition", "validation_error") == []
+
+
+async def test_a_corrupt_download_is_reported_failed_and_recovers(server, hub, tmp_path):
+    hub.faults(corrupt={"offset": 10}, routes="resolve", repos=[TINY_A.repo])
+    await server.lifecycle.register("tiny-a")
+    async with running_agent(server, tmp_path / "cache"):
+        await wait_for(lambda: server.node_state("tiny-a") == NodeModelState.failed)
+        (progress,) = server.lifecycle.view("tiny-a").nodes
+        assert "does not match the manifest's" in progress.error
+        hub.clear()
+        await wait_for(lambda: server.node_state("tiny-a") == NodeModelState.ready)
+    assert server.rejected("invalid_transition", "validation_error") == []
+
+
+async def test_the_agent_resynchronises_when_the_server_holds_other_progress(server, hub, tmp_path):
+    await server.lifecycle.register("tiny-a")
+    # A previous run of this node got further than the cache it restarts with.
+    await server.lifecycle.add_node(NodeRegistration(RUNTIME_ID, "test-box"))
+    report = HeartbeatModelReport("tiny-a", NodeModelState.downloading, 3_000_000, TINY_A.size_bytes)
+    await server.lifecycle.heartbeat(RUNTIME_ID, Heartbeat(NodeMetrics(), [report]))
+    hub.faults(latency=0.3, routes="resolve")  # still downloading at the first reports
+    async with running_agent(server, tmp_path / "cache"):
+        await wait_for(lambda: server.rejected("invalid_transition") != [])
+        hub.clear()
+        await wait_for(lambda: server.status() == NodeStatus.online)
+    sent = [msgspec.json.decode(call.body, type=Heartbeat) for call in server.heartbeats() if call.status == 200]
+    errors = [report.error for heartbeat in sent for report in heartbeat.models if report.state == "failed"]
+    assert errors
+    assert str(errors[0]).startswith(RESYNC)
+
+
+async def test_a_forgotten_node_registers_again(server, tmp_path):
+    await server.lifecycle.register("tiny-b")
+    async with running_agent(server, tmp_path / "cache"):
+        await wait_for(lambda: server.status() == NodeStatus.online)
+        await server.lifecycle.delete_node(RUNTIME_ID)
+        await wait_for(lambda: server.rejected("node_not_found") != [])
+        await wait_for(lambda: server.status() == NodeStatus.online)
+    registrations = [call for call in server.calls if call.path == "/v0/nodes"]
+    assert len(registrations) == 2
+
+
+async def test_an_unreachable_server_is_retried(server, tmp_path, caplog):
+    await server.lifecycle.register("tiny-b")
+    server.down = True
+    async with running_agent(server, tmp_path / "cache"):
+        await asyncio.sleep(0.3)
+        assert server.status() is None
+        server.down = False
+        await wait_for(lambda: server.status() == NodeStatus.online)
+        server.down = True
+        await asyncio.sleep(0.2)
+        server.down = False
+        count = len(server.heartbeats())
+        await wait_for(lambda: len(server.heartbeats()) > count)
+    assert "the server is unavailable" in caplog.text
+
+
+async def test_a_wrong_token_stops_the_agent(server, tmp_path):
+    async with agent_for(server, tmp_path / "cache", token="wrong") as agent:
+        with pytest.raises(Unauthorized):
+            await asyncio.wait_for(agent.run(asyncio.Event()), 5)
+    assert [call.status for call in server.calls] == [401]
+
+
+async def test_no_token_ever_reaches_the_logs(server, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    await server.lifecycle.register("tiny-gated")
+    async with running_agent(server, tmp_path / "cache", hf_token=HF_TOKEN):
+        await wait_for(lambda: server.status() == NodeStatus.online)
+    assert "HTTP Request" in caplog.text
+    assert HF_TOKEN not in caplog.text
+    assert NODE_TOKEN not in caplog.text
