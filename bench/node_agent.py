@@ -245,9 +245,9 @@ def run_fetch(url: str, target: str, size: int, sha256: str) -> int:
         synced: list[float] = []
         original_fsync = os.fsync
 
-        def timed_fsync(descriptor: int) -> None:  # to report how much of "complete" the fsync is
+        def timed_fsync(fd: Any) -> None:  # to report how much of "complete" the fsync is
             start = time.perf_counter()
-            original_fsync(descriptor)
+            original_fsync(fd)
             synced.append(time.perf_counter() - start)
 
         os.fsync = timed_fsync

@@ -64,7 +64,7 @@ def install_catalog(catalog: Path, directory: Path) -> ModuleType:
     spec.loader.exec_module(module)
     import generated
 
-    generated.catalog = module  # type: ignore[attr-defined]  # what `import generated.catalog` would set
+    generated.catalog = module  # what `import generated.catalog` would set
     return module
 
 

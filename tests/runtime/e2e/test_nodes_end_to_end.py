@@ -38,10 +38,10 @@ from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, NODE_TOKEN, READ, READ_TO
 from tests.runtime.e2e.small_server import NODES_CATALOG, ROOT, running_small_server
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Awaitable, Callable, Iterator
     from pathlib import Path
 
-    from litestar.types import ASGIApp, Message, Receive, Scope, Send
+    ASGI = Callable[[Any, Any, Any], Awaitable[None]]
 
 T = TypeVar("T")
 
@@ -83,13 +83,13 @@ class Transfer:
 class Tap:
     """An ASGI wrapper around the fake Hub: records file transfers and throttles their bodies to ``rate``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGI) -> None:
         self.app = app
         self.rate: float | None = None
         """Bytes per second per transfer; None: as fast as it goes."""
         self.transfers: list[Transfer] = []
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: ASGI, send: Callable[[Any], Awaitable[None]]) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or "/resolve/" not in scope["path"]:
             await self.app(scope, receive, send)
             return
@@ -97,7 +97,7 @@ class Tap:
         transfer = Transfer(scope["path"], headers.get("range"), headers.get("if-range"))
         self.transfers.append(transfer)
 
-        async def tapped(message: Message) -> None:
+        async def tapped(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 transfer.status = message["status"]
             elif message["type"] == "http.response.body":
@@ -196,7 +196,7 @@ class Agent:
         return self.process is not None and self.process.poll() is None
 
     def file(self, model: dict[str, Any]) -> Path:
-        return self.cache / model["id"] / model["recommended_filename"]
+        return self.cache / str(model["id"]) / str(model["recommended_filename"])
 
     def kill(self) -> None:
         """SIGKILL: no clean-up at all, the worst a node can do mid-download."""
@@ -370,14 +370,14 @@ def changes(values: list[T]) -> list[T]:
 # ------------------------------------------------------------------------------------------------- the tests
 
 
-def test_the_catalog_sha256s_are_those_of_the_fake_hubs_bytes():
+def test_the_catalog_sha256s_are_those_of_the_fake_hubs_bytes() -> None:
     for model in MODELS.values():
         if "sha256" in model:
             assert model["sha256"] == file_sha256(model["repo"], model["recommended_filename"], model["size_bytes"])
         assert 1_000_000 <= model["size_bytes"] <= 25_000_000  # megabytes, not gigabytes
 
 
-def test_two_nodes_fetch_a_model_with_rising_progress_serve_it_and_remove_it_on_delete(stack):
+def test_two_nodes_fetch_a_model_with_rising_progress_serve_it_and_remove_it_on_delete(stack: Stack) -> None:
     assert [item["id"] for item in stack.get("/v0/models/hub")] == list(MODELS)  # the small catalog
     stack.agent("node-a"), stack.agent("node-b")
     stack.wait("both nodes online (nothing registered)", lambda: stack.all_online("node-a", "node-b"))
@@ -396,8 +396,10 @@ def test_two_nodes_fetch_a_model_with_rising_progress_serve_it_and_remove_it_on_
     item = stack.wait("tiny-a ready on both nodes", ready)
 
     assert changes([status for status, _, _ in timeline]) == ["registered", "downloading", "ready"]
-    progress = [value for status, value, _ in timeline if status == "downloading"]
-    assert all(value is not None and 0.0 <= value <= 1.0 for value in progress), progress
+    downloading = [value for status, value, _ in timeline if status == "downloading"]
+    progress = [value for value in downloading if value is not None]
+    assert len(progress) == len(downloading)
+    assert all(0.0 <= value <= 1.0 for value in progress), progress
     assert progress == sorted(progress), f"progress went back: {changes(progress)}"
     assert progress[-1] > progress[0], f"progress never rose: {changes(progress)}"
     for runtime_id in ("node-a", "node-b"):
@@ -431,7 +433,7 @@ def test_two_nodes_fetch_a_model_with_rising_progress_serve_it_and_remove_it_on_
     assert len(stack.tap.of(TINY_A)) == 2  # nothing fetched after the delete
 
 
-def test_a_delete_mid_download_stops_both_nodes_and_removes_their_partial_files(stack):
+def test_a_delete_mid_download_stops_both_nodes_and_removes_their_partial_files(stack: Stack) -> None:
     stack.agent("node-a"), stack.agent("node-b")
     stack.wait("both nodes online", lambda: stack.all_online("node-a", "node-b"))
     node_a, node_b = stack.agents
@@ -465,7 +467,7 @@ def test_a_delete_mid_download_stops_both_nodes_and_removes_their_partial_files(
     assert [(t.range, t.complete) for t in again] == [(None, True)] * 2  # from byte 0: nothing partial was kept
 
 
-def test_a_node_killed_mid_download_resumes_where_it_stopped(stack):
+def test_a_node_killed_mid_download_resumes_where_it_stopped(stack: Stack) -> None:
     stack.agent("node-a"), stack.agent("node-b")
     stack.wait("both nodes online", lambda: stack.all_online("node-a", "node-b"))
     node_a, node_b = stack.agents
@@ -525,7 +527,7 @@ def test_a_node_killed_mid_download_resumes_where_it_stopped(stack):
     )
 
 
-def test_a_corrupted_byte_fails_the_sha256_then_a_clean_retry_succeeds(stack):
+def test_a_corrupted_byte_fails_the_sha256_then_a_clean_retry_succeeds(stack: Stack) -> None:
     stack.agent("node-a"), stack.agent("node-b")
     stack.wait("both nodes online", lambda: stack.all_online("node-a", "node-b"))
     node_a, node_b = stack.agents
@@ -563,7 +565,7 @@ def test_a_corrupted_byte_fails_the_sha256_then_a_clean_retry_succeeds(stack):
     assert all((t.status, t.sent, t.complete) == (200, TINY_C["size_bytes"], True) for t in transfers)
 
 
-def test_a_silent_node_goes_offline_and_the_model_stays_ready_only_while_an_online_node_has_it(stack):
+def test_a_silent_node_goes_offline_and_the_model_stays_ready_only_while_an_online_node_has_it(stack: Stack) -> None:
     stack.agent("node-a"), stack.agent("node-b")
     stack.wait("both nodes online", lambda: stack.all_online("node-a", "node-b"))
     node_a, node_b = stack.agents
@@ -615,7 +617,7 @@ def vm_rss(pid: int) -> int:
         return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
 
 
-def test_an_idle_modelhub_node_leaves_the_memory_budget_to_its_downloads(stack):
+def test_an_idle_modelhub_node_leaves_the_memory_budget_to_its_downloads(stack: Stack) -> None:
     # `modelhub node` used to import the whole server through runtime/cli.py: 93 MB idle, 113 MB fetching 2 GB.
     agent = stack.agent("node-a")
     stack.wait("node-a online", lambda: stack.all_online("node-a"))
@@ -624,7 +626,7 @@ def test_an_idle_modelhub_node_leaves_the_memory_budget_to_its_downloads(stack):
     assert rss <= IDLE_RSS_BUDGET, f"idle agent RSS {rss / MiB:.1f} MiB"
 
 
-def test_a_file_deleted_from_a_ready_nodes_cache_is_fetched_again_while_the_other_node_serves(stack):
+def test_a_file_deleted_from_a_ready_nodes_cache_is_fetched_again_while_the_other_node_serves(stack: Stack) -> None:
     stack.agent("node-a"), stack.agent("node-b")
     stack.wait("both nodes online", lambda: stack.all_online("node-a", "node-b"))
     node_b = stack.agents[1]
