@@ -50,11 +50,8 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,6 +71,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _measure import WrkResult, cpu_seconds, cpu_text, free_port, median, parse_wrk, table, verdict  # noqa: E402
+
 from generated.catalog import CATALOG  # noqa: E402
 from generated.types import HfFreshness, HfGating  # noqa: E402
 from runtime.hf.cache import Entry, Key, StatsCache  # noqa: E402
@@ -83,7 +82,7 @@ from runtime.hf.services import CONCURRENCY, HfStatsService, key_of  # noqa: E40
 from runtime.settings import Settings  # noqa: E402
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from runtime.db import Store
     from runtime.hf.client import Outcome
@@ -136,8 +135,6 @@ uvicorn.run(app, host="127.0.0.1", port=config["port"], log_level="warning", acc
 
 #: The fake Hub: ``python -c FAKE_HUB_LAUNCHER PORT`` (it inherits this script's CPU).
 FAKE_HUB_LAUNCHER = "import sys; from runtime.fakehub import run; run('127.0.0.1', int(sys.argv[1]))"
-
-_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
 
 # ---------------------------------------------------------------------------------------------- lookups
@@ -223,46 +220,6 @@ async def lookup_costs(iterations: int, runs: int) -> list[Lookup]:
 # ---------------------------------------------------------------------------------------------- wrk
 
 
-@dataclass(frozen=True)
-class WrkResult:
-    """One wrk run: throughput, latency percentiles (ms) and the number of requests."""
-
-    rate: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    cpu_us: float | None = None
-    """CPU time of the server process (every thread) per request, in microseconds, if known."""
-
-
-def parse_wrk(output: str) -> WrkResult:
-    """Read wrk's ``--latency`` report; a non-2xx answer or a socket error is a failure."""
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    if non_2xx and int(non_2xx.group(1)):
-        raise SystemExit(f"wrk saw {non_2xx.group(1)} non-2xx responses:\n{output}")
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    if errors and any(int(count) for count in errors.groups()):
-        raise SystemExit(f"wrk saw socket errors:\n{output}")
-    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    total = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
-    percentiles = {
-        match.group(1): float(match.group(2)) * _UNITS_MS[match.group(3)]
-        for match in re.finditer(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m|h)\s*$", output, re.MULTILINE)
-    }
-    if rate is None or total is None or "50" not in percentiles or "99" not in percentiles:
-        raise SystemExit(f"could not read wrk's report:\n{output}")
-    return WrkResult(float(rate.group(1)), percentiles["50"], percentiles["99"], int(total.group(1)))
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of process ``pid`` (all its threads), from /proc; None without /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run_wrk(url: str, duration: float, server: int, watch: Callable[[], None] | None = None) -> WrkResult:
     """Run ``wrk -t1 -c64 --latency`` with the read token on ``url``; call ``watch`` every poll meanwhile."""
     before = cpu_seconds(server)
@@ -292,12 +249,6 @@ def run_wrk(url: str, duration: float, server: int, watch: Callable[[], None] | 
 
 
 # ---------------------------------------------------------------------------------------------- processes
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Process:
@@ -523,25 +474,6 @@ def measure(scratch: Path, cpu: int | None, rounds: int, duration: float, warmup
 
 
 # ---------------------------------------------------------------------------------------------- report
-
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
-
-
-def table(rows: list[list[str]]) -> list[str]:
-    """Left-aligned columns two spaces apart."""
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
-
-
-def cpu_text(values: Sequence[float | None]) -> str:
-    known = [value for value in values if value is not None]
-    return f"{median(known):.0f} us" if known and len(known) == len(values) else "n/a"
 
 
 def wrk_of(round_: Round) -> WrkResult:

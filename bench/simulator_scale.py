@@ -39,7 +39,6 @@ import os
 import platform
 import shlex
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -58,6 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from _measure import free_port, table  # noqa: E402
+
 from generated.catalog import CATALOG  # noqa: E402
 from runtime.simulator import NodePhase, Simulator, SimulatorConfig  # noqa: E402
 
@@ -71,12 +72,6 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 RATE_TOLERANCE = 0.02
 #: Longest wait for every node to be registered and online.
 SETTLE_TIMEOUT = 120.0
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def cpu_seconds(pid: int | str) -> float:
@@ -206,12 +201,6 @@ async def measure(
         stop.set()
         await task
     return results, settled
-
-
-def table(rows: list[list[str]]) -> list[str]:
-    """Left-aligned columns two spaces apart."""
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
 
 
 def report(
