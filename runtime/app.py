@@ -13,6 +13,7 @@ from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 from litestar import Litestar
+from litestar.channels import ChannelsPlugin
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
@@ -22,11 +23,17 @@ from runtime.catalog.services import HubCache, ManifestCache
 from runtime.db.sql import SqlStore
 from runtime.deps import Services
 from runtime.errors import exception_handlers
+from runtime.events.backends import CHANNEL, backend_for
+from runtime.events.controllers import events_socket, models_socket
+from runtime.events.publisher import EventPublisher
+from runtime.events.snapshots import Snapshots
+from runtime.events.stream import EventStream
 from runtime.health.controllers import HealthController
 from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
 from runtime.nodes.controllers import NodesController
 from runtime.nodes.services import LifecycleService, run_periodically
+from runtime.session import SessionController
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,6 +54,16 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     manifests = ManifestCache(lifecycle, settings.hf_endpoint)
     metrics = Metrics(lifecycle, hf)
     tokens = Tokens(settings)
+    backend = backend_for(settings.redis_url)
+    channels = ChannelsPlugin(backend=backend, channels=[CHANNEL])
+    events = EventStream(channels, Snapshots(lifecycle, hub), replay_size=settings.ws_replay_size)
+    backend.on_gap(events.gap)
+    publisher = EventPublisher(
+        lifecycle, lambda data: channels.publish(data, CHANNEL), progress_interval=settings.ws_progress_interval
+    )
+
+    async def heartbeat() -> None:
+        events.heartbeat()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -54,32 +71,47 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         try:
             await lifecycle.start()
             await hf.load()
-            tasks = [
-                asyncio.create_task(hf.run(max(1.0, min(60.0, settings.hf_cache_ttl / 4)))),
-                asyncio.create_task(run_periodically(min(1.0, settings.node_offline_after / 4), lifecycle.expire)),
-                asyncio.create_task(run_periodically(settings.heartbeat_flush_interval, lifecycle.flush)),
-            ]
-            try:
-                yield
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                await lifecycle.flush()
-                await hf.flush()
+            async with channels:  # entered here, not as a plugin, so it starts after the store and stops before it
+                stream = asyncio.create_task(events.run())
+                await events.listening.wait()
+                publisher.attach()
+                tasks = [
+                    stream,
+                    asyncio.create_task(hf.run(max(1.0, min(60.0, settings.hf_cache_ttl / 4)))),
+                    asyncio.create_task(run_periodically(min(1.0, settings.node_offline_after / 4), lifecycle.expire)),
+                    asyncio.create_task(run_periodically(settings.heartbeat_flush_interval, lifecycle.flush)),
+                    asyncio.create_task(run_periodically(settings.ws_heartbeat_interval, heartbeat)),
+                ]
+                try:
+                    yield
+                finally:
+                    publisher.close()
+                    for task in tasks:
+                        task.cancel()
+                    for task in tasks:
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+                    await lifecycle.flush()
+                    await hf.flush()
         finally:
             await hf.close()
             await store.close()
 
-    services = Services(lifecycle, hub, manifests, metrics, hf)
+    services = Services(lifecycle, hub, manifests, metrics, hf, events)
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, sync_to_thread=False)
 
     app = Litestar(
-        route_handlers=[ModelsController, OpenAIController, NodesController, HealthController],
+        route_handlers=[
+            ModelsController,
+            OpenAIController,
+            NodesController,
+            SessionController,
+            HealthController,
+            events_socket,
+            models_socket,
+        ],
         dependencies={"services": provide(services)},
         lifespan=[lifespan],
         middleware=[metrics.middleware, auth_middleware(tokens)],
@@ -89,5 +121,6 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         openapi_config=OpenAPIConfig(title="Model Hub", version=version("modelhub"), path="/schema"),
     )
     app.state.settings = settings
-    app.state.services = services  # for the hot path, which skips dependency injection
+    app.state.services = services  # for the hot path and the WebSocket, which skip dependency injection
+    app.state.tokens = tokens
     return app

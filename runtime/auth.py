@@ -13,14 +13,14 @@ copy the route handler on every call, which tripled the cost of the hub's hot pa
 from __future__ import annotations
 
 import hmac
-from enum import StrEnum
 from http.cookies import SimpleCookie
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from litestar.enums import ScopeType
 
-from runtime.errors import Forbidden, Unauthorized
+from generated.types import Role
+from runtime.errors import AppClientError, Forbidden, Unauthorized
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,14 +28,6 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
 
     from runtime.settings import Settings
-
-
-class Role(StrEnum):
-    """What a token allows."""
-
-    admin = "admin"
-    node = "node"
-    read = "read"
 
 
 #: Who may call what; admin tokens may also read.
@@ -106,6 +98,19 @@ def authorize(tokens: Tokens, scope: Scope, roles: frozenset[Role]) -> Role:
     return role
 
 
+async def refuse_socket(receive: Receive, send: Send, error: AppClientError) -> None:
+    """Close a WebSocket with 4000 + the HTTP status (4401, 4403) before any frame is sent.
+
+    The handshake is accepted only so that the close code reaches the client: a browser sees an
+    HTTP refusal of the handshake as a bare 1006, which it cannot tell from a network failure, and a
+    dashboard must know to ask for a new token rather than retry.
+    """
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept", "subprotocol": None, "headers": []})
+    reason = f"{error.code}: {error.message}".encode()[:120].decode(errors="ignore")
+    await send({"type": "websocket.close", "code": 4000 + error.status_code, "reason": reason})
+
+
 def auth_middleware(tokens: Tokens) -> Callable[[ASGIApp], ASGIApp]:
     """Middleware that lets a request through only with a token of the route's ``roles``."""
 
@@ -113,7 +118,14 @@ def auth_middleware(tokens: Tokens) -> Callable[[ASGIApp], ASGIApp]:
         async def authenticated(scope: Scope, receive: Receive, send: Send) -> None:
             roles = scope["route_handler"].opt.get("roles")
             if roles is not None:
-                authorize(tokens, scope, roles)
+                if scope["type"] == ScopeType.WEBSOCKET:
+                    try:
+                        authorize(tokens, scope, roles)
+                    except AppClientError as error:
+                        await refuse_socket(receive, send, error)
+                        return
+                else:
+                    authorize(tokens, scope, roles)
             await app(scope, receive, send)
 
         return authenticated

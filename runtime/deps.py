@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runtime.catalog.services import HubCache, ManifestCache  # noqa: TC001 - read at run time by Litestar
+from runtime.events.stream import EventStream  # noqa: TC001 - as above
 from runtime.health.metrics import Metrics  # noqa: TC001 - as above
 from runtime.hf.services import HfStatsService  # noqa: TC001 - as above
 from runtime.nodes.services import LifecycleService  # noqa: TC001 - as above
@@ -23,3 +24,4 @@ class Services:
     manifests: ManifestCache
     metrics: Metrics
     hf: HfStatsService
+    events: EventStream

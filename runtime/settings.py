@@ -22,6 +22,16 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     """MODELHUB_REDIS_URL: when set, events go through Redis so replicas share them."""
 
+    # Events (WebSocket)
+    ws_queue_size: PositiveInt = 256
+    """MODELHUB_WS_QUEUE_SIZE: frames queued per WebSocket client; one further behind is resynchronised."""
+    ws_replay_size: PositiveInt = 4096
+    """MODELHUB_WS_REPLAY_SIZE: events kept for clients that resume with ``since``."""
+    ws_heartbeat_interval: PositiveFloat = 15.0
+    """MODELHUB_WS_HEARTBEAT_INTERVAL: seconds between Heartbeat frames."""
+    ws_progress_interval: PositiveFloat = 0.25
+    """MODELHUB_WS_PROGRESS_INTERVAL: at most one progress-only event per model in this many seconds."""
+
     # Auth
     admin_token: SecretStr | None = None
     """MODELHUB_ADMIN_TOKEN: register, delete, approve; also reads."""

@@ -115,6 +115,12 @@ class HubCache:
                 self._bodies[key] = cached
         return cached
 
+    def fragment(self, model_id: str) -> bytes:
+        """One hub item, pre-encoded, as it is now."""
+        if self._stale:
+            self._refresh()
+        return self._fragments[self._index[model_id]]
+
     def item(self, model_id: str) -> HubItem:
         """One hub item, as it is now (for the answer to register)."""
         model = self.catalog[self._index[model_id]]

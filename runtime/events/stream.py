@@ -1,0 +1,176 @@
+"""The server's side of every WebSocket: one subscription to the event channel, fanned out by topic.
+
+One task reads the channel (``run``): each event gets its seq written in, goes into a bounded replay
+buffer and into the queue of every connection subscribed to one of its topics — each event encoded
+once, whatever the number of clients. Connections are served in one event loop, so subscribing is
+atomic with respect to delivery: a client is registered for its topics and given its snapshot (or
+its replay) in one step, and every later event follows it in its queue.
+
+Resume: ``horizon`` is the seq from which the buffer holds every event; a ``since`` between it and
+the latest seq is answered with the events after ``since``, anything else with ``ResyncRequired``
+and snapshots. A gap (the backend lost events) moves the horizon to now and resynchronises every
+client. Events in flight when a snapshot is taken arrive after it; each carries its model's or
+node's whole state as of its publication, so the client ends on the latest state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from generated.types import ErrorFrame, Subscribed, SubscribeOp, UnsubscribeOp
+from runtime.events.backends import CHANNEL, GAP, now_us, split
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from litestar.channels import ChannelsPlugin
+
+    from generated.types import PingOp
+    from runtime.events.connection import Connection
+    from runtime.events.snapshots import Snapshots
+
+__all__ = ["EventStream"]
+
+logger = logging.getLogger(__name__)
+
+_encode = msgspec.json.Encoder().encode
+_PLURAL = {b"model": "models", b"node": "nodes", b"metrics": "metrics"}
+_SINGULAR = {b"model": "model:", b"node": "node:", b"metrics": "metrics:"}
+RESYNC = '{"type":"ResyncRequired"}'
+PONG = '{"type":"Pong"}'
+HEARTBEAT = '{"type":"Heartbeat"}'
+
+
+class EventStream:
+    """Delivers the channel's events to the connections subscribed to them."""
+
+    def __init__(
+        self,
+        channels: ChannelsPlugin,
+        snapshots: Snapshots,
+        *,
+        replay_size: int,
+        clock: Callable[[], int] = now_us,
+    ) -> None:
+        """Read ``channels``; build snapshots with ``snapshots``; replay up to ``replay_size`` events."""
+        self.channels = channels
+        self.snapshots = snapshots
+        self.replay_size = replay_size
+        self._clock = clock
+        self.last_seq = self.horizon = self._clock()
+        self.delivered = 0
+        """Frames queued for clients since start (for /metrics and the benchmark)."""
+        self.connections: set[Connection] = set()
+        self._by_topic: defaultdict[str, set[Connection]] = defaultdict(set)
+        self._ring: deque[tuple[int, str, str, str]] = deque()  # seq, plural topic, singular topic, frame
+        self.listening = asyncio.Event()
+
+    # ----------------------------------------------------------------- the channel
+
+    async def run(self) -> None:
+        """Read the event channel until cancelled."""
+        async with self.channels.start_subscription([CHANNEL]) as subscriber:
+            self.listening.set()
+            async for message in subscriber.iter_events():
+                self.receive(message)
+
+    def receive(self, message: bytes) -> None:
+        """Deliver one channel message: an event, or a gap marker."""
+        if message == GAP:
+            self.gap()
+            return
+        seq, rest = split(message)
+        route, _, body = rest.partition(b"\n")
+        if seq <= self.last_seq:
+            logger.warning(
+                "events: seq went back from %d to %d (Redis restarted?); resynchronising", self.last_seq, seq
+            )
+            self.gap()
+        self.last_seq = seq
+        kind, _, key = route.partition(b" ")
+        plural, singular = _PLURAL[kind], _SINGULAR[kind] + key.decode()
+        frame = body.replace(b',"seq":0,', b',"seq":%d,' % seq, 1).decode()
+        self._ring.append((seq, plural, singular, frame))
+        if len(self._ring) > self.replay_size:
+            self.horizon = self._ring.popleft()[0]
+        subscribed = self._by_topic.get(plural)
+        one = self._by_topic.get(singular)
+        for connection in (subscribed | one) if subscribed and one else (subscribed or one or ()):
+            connection.push(frame)
+            self.delivered += 1
+
+    def gap(self) -> None:
+        """Events may have been lost: forget the buffer and resynchronise every client."""
+        self._ring.clear()
+        self.last_seq = self.horizon = max(self.last_seq, self._clock())
+        for connection in self.connections:
+            connection.fall_behind()
+
+    # ----------------------------------------------------------------- connections
+
+    def add(self, connection: Connection) -> None:
+        """Start tracking a connection (it has no topics yet)."""
+        self.connections.add(connection)
+
+    def remove(self, connection: Connection) -> None:
+        """Forget a closed connection."""
+        self.connections.discard(connection)
+        for topic in connection.topics:
+            self._by_topic[topic].discard(connection)
+            if not self._by_topic[topic]:
+                del self._by_topic[topic]
+
+    def heartbeat(self) -> None:
+        """Queue a Heartbeat frame for every connection."""
+        for connection in self.connections:
+            connection.push(HEARTBEAT)
+
+    def reachable(self, since: int) -> bool:
+        """Whether the buffer holds every event after ``since``."""
+        return self.horizon <= since <= self.last_seq
+
+    def apply(self, connection: Connection, op: SubscribeOp | UnsubscribeOp | PingOp) -> None:
+        """Carry out one client operation."""
+        if isinstance(op, SubscribeOp):
+            self.subscribe(connection, op.topics, None if isinstance(op.since, msgspec.UnsetType) else op.since)
+        elif isinstance(op, UnsubscribeOp):
+            for topic in op.topics:
+                connection.topics.discard(topic)
+                self._by_topic[topic].discard(connection)
+            connection.push(self._subscribed(connection))
+        else:
+            connection.push(PONG)
+
+    def subscribe(self, connection: Connection, topics: Iterable[str], since: int | None = None) -> None:
+        """Add topics: Subscribed, then each new topic's snapshot or its replay after ``since``."""
+        new = [topic for topic in dict.fromkeys(topics) if topic not in connection.topics]
+        for topic in new:
+            connection.topics.add(topic)
+            self._by_topic[topic].add(connection)
+        frames = [self._subscribed(connection)]
+        if since is not None and self.reachable(since):
+            wanted = set(new)
+            frames += [
+                frame for seq, plural, one, frame in self._ring if seq > since and (plural in wanted or one in wanted)
+            ]
+        else:
+            if since is not None:
+                frames.append(RESYNC)
+            frames += self.snapshots.frames(new)
+        connection.push_all(frames)
+
+    def resync(self, connection: Connection) -> list[str]:
+        """What a client that fell behind gets once it takes data again."""
+        return [RESYNC, *self.snapshots.frames(sorted(connection.topics))]
+
+    def error(self, connection: Connection, code: str, message: str) -> None:
+        """Tell a client its frame was refused."""
+        connection.push(_encode(ErrorFrame(code=code, message=message)).decode())
+
+    def _subscribed(self, connection: Connection) -> str:
+        return _encode(Subscribed(topics=sorted(connection.topics), seq=self.last_seq)).decode()
