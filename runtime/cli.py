@@ -93,9 +93,13 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     import uvicorn
 
     from runtime.app import create_app
+    from runtime.events.protocol import MAX_FRAME_BYTES
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    # ws_max_size: uvicorn closes with 1009 itself instead of buffering up to its 16 MiB default.
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level="info", access_log=False, ws_max_size=MAX_FRAME_BYTES
+    )
     return 0
 
 
