@@ -1,0 +1,351 @@
+"""GET /ws and /ws/models through Litestar's test client: the protocol end to end, in one process."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from litestar.exceptions import WebSocketDisconnect
+from litestar.testing import TestClient
+
+from runtime.app import create_app
+from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, NODE, NODE_TOKEN, READ, READ_TOKEN, make_settings
+
+A, B, C = "qwen3-0.6b", "llama-3.2-1b-instruct", "gemma-2-2b-it"
+
+
+def make_client(tmp_path, **overrides) -> TestClient:
+    return TestClient(create_app(make_settings(tmp_path, auto_approve_nodes=True, **overrides)))
+
+
+@pytest.fixture
+def client(tmp_path):
+    with make_client(tmp_path) as test_client:
+        yield test_client
+
+
+def frames(socket, count: int) -> list[dict]:
+    return [json.loads(socket.receive_text(timeout=5)) for _ in range(count)]
+
+
+def until(socket, frame_type: str, limit: int = 50) -> dict:
+    """The next frame of ``frame_type``, skipping others."""
+    for _ in range(limit):
+        frame = json.loads(socket.receive_text(timeout=5))
+        if frame["type"] == frame_type:
+            return frame
+    raise AssertionError(f"no {frame_type} frame")
+
+
+def connect(client, path="/ws", token=READ_TOKEN):
+    return client.websocket_connect(f"{path}?token={token}")
+
+
+def subscribe(socket, *topics: str, since: int | None = None) -> list[dict]:
+    op = {"op": "subscribe", "topics": list(topics)} | ({"since": since} if since is not None else {})
+    socket.send_json(op)
+    return frames(socket, 1 + (0 if since is not None else len(set(topics))))
+
+
+def heartbeat(client, runtime_id, *reports, **metrics):
+    models = [
+        {"model_id": model_id, "state": state, "bytes_done": done, "bytes_total": 100}
+        for model_id, state, done in reports
+    ]
+    response = client.post(
+        f"/v0/nodes/{runtime_id}/heartbeat", json={"metrics": metrics, "models": models}, headers=NODE
+    )
+    assert response.status_code == 200, response.text
+    return response
+
+
+def add_node(client, runtime_id="n1"):
+    assert (
+        client.post("/v0/nodes", json={"runtime_id": runtime_id, "machine_name": "m"}, headers=NODE).status_code == 201
+    )
+
+
+# ----------------------------------------------------------------- auth
+
+
+@pytest.mark.parametrize("path", ["/ws", "/ws/models"])
+@pytest.mark.parametrize(
+    ("query", "headers", "cookies", "code"),
+    [
+        ("", {}, {}, 4401),
+        ("?token=wrong", {}, {}, 4401),
+        ("", {"Authorization": "Bearer wrong"}, {}, 4401),
+        ("", {}, {"modelhub_token": "wrong"}, 4401),
+        (f"?token={NODE_TOKEN}", {}, {}, 4403),
+        ("", {"Authorization": f"Bearer {NODE_TOKEN}"}, {}, 4403),
+        ("", {}, {"modelhub_token": NODE_TOKEN}, 4403),
+    ],
+)
+def test_a_refused_socket_is_closed_before_any_frame(client, path, query, headers, cookies, code):
+    client.cookies.clear()
+    client.cookies.update(cookies)
+    with (
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect(path + query, headers=headers) as socket,
+    ):
+        socket.receive_text(timeout=5)
+    assert closed.value.code == code
+    assert closed.value.detail.startswith("unauthorized: " if code == 4401 else "forbidden: ")
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "cookies"),
+    [
+        (f"?token={READ_TOKEN}", {}, {}),
+        (f"?token={ADMIN_TOKEN}", {}, {}),
+        ("", READ, {}),
+        ("", ADMIN, {}),
+        ("", {}, {"modelhub_token": READ_TOKEN}),
+        ("", {}, {"modelhub_token": ADMIN_TOKEN}),
+    ],
+)
+def test_read_and_admin_tokens_are_accepted_by_header_query_or_cookie(client, query, headers, cookies):
+    client.cookies.clear()
+    client.cookies.update(cookies)
+    with client.websocket_connect("/ws" + query, headers=headers) as socket:
+        socket.send_json({"op": "ping"})
+        assert frames(socket, 1) == [{"type": "Pong"}]
+
+
+# ----------------------------------------------------------------- snapshot, order, seq
+
+
+def test_subscribe_sends_snapshots_equal_to_the_http_answers(client):
+    client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+    add_node(client)
+    heartbeat(client, "n1", (A, "downloading", 40), cpu_usage=0.5)
+    with connect(client) as socket:
+        confirmed, models, nodes, metrics = subscribe(socket, "models", "nodes", "metrics")
+    assert confirmed["type"] == "Subscribed"
+    assert confirmed["topics"] == ["metrics", "models", "nodes"]
+    assert models == {"type": "Snapshot", "topic": "models", "items": client.get("/v0/models/hub", headers=READ).json()}
+    assert nodes == {"type": "Snapshot", "topic": "nodes", "items": client.get("/v0/nodes", headers=READ).json()}
+    assert metrics == {
+        "type": "Snapshot",
+        "topic": "metrics",
+        "items": [{"runtime_id": "n1", "metrics": {"cpu_usage": 0.5}, "stale": False}],
+    }
+
+
+def test_single_model_and_node_topics(client):
+    add_node(client)
+    with connect(client) as socket:
+        _, model, node, unknown_node = subscribe(socket, f"model:{A}", "node:n1", "metrics:n2")
+    assert [item["id"] for item in model["items"]] == [A]
+    assert [item["runtime_id"] for item in node["items"]] == ["n1"]
+    assert unknown_node["items"] == []
+
+
+def test_events_arrive_in_order_with_increasing_seq(client):
+    with connect(client) as socket:
+        (confirmed, _) = subscribe(socket, "models")
+        for model_id in (A, B, C):
+            assert client.post("/v0/models/register", json={"model_id": model_id}, headers=ADMIN).status_code == 201
+        assert client.delete(f"/v0/models/{B}", headers=ADMIN).status_code == 204
+        events = frames(socket, 4)
+    assert [(event["model_id"], event["status"]) for event in events] == [
+        (A, "registered"),
+        (B, "registered"),
+        (C, "registered"),
+        (B, "available"),
+    ]
+    seqs = [confirmed["seq"]] + [event["seq"] for event in events]
+    assert seqs == sorted(set(seqs))
+    assert all(event["ts"].endswith("Z") for event in events)
+
+
+def test_only_subscribed_topics_arrive(client):
+    with connect(client) as socket:
+        subscribe(socket, f"model:{B}")
+        client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+        add_node(client)
+        client.post("/v0/models/register", json={"model_id": B}, headers=ADMIN)
+        event = frames(socket, 1)[0]
+    assert (event["type"], event["model_id"]) == ("ModelStatusChanged", B)
+
+
+def test_a_change_between_fetch_and_subscribe_is_in_the_snapshot(client):
+    """The dashboard's race: it fetched the hub, a model was registered, then it subscribed."""
+    before = client.get("/v0/models/hub", headers=READ).json()
+    client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+    with connect(client) as socket:
+        _, snapshot = subscribe(socket, "models")
+    status = {item["id"]: item["status"] for item in snapshot["items"]}
+    assert status[A] == "registered"
+    assert {item["id"]: item["status"] for item in before}[A] == "available"
+
+
+def test_a_heartbeat_publishes_status_model_and_metrics(client):
+    client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+    add_node(client)
+    with connect(client) as socket:
+        subscribe(socket, "models", "nodes", "metrics")
+        heartbeat(client, "n1", (A, "ready", 100), gpu_usage=0.75)
+        node, model, metrics = frames(socket, 3)
+    assert (node["type"], node["runtime_id"], node["previous"], node["status"]) == (
+        "NodeStatusChanged",
+        "n1",
+        "registering",
+        "online",
+    )
+    assert (model["type"], model["status"], model["nodes"][0]["state"]) == ("ModelStatusChanged", "ready", "ready")
+    assert (metrics["type"], metrics["metrics"], metrics["stale"]) == ("MetricsUpdated", {"gpu_usage": 0.75}, False)
+
+
+def test_a_deleted_node_has_status_null(client):
+    add_node(client)
+    with connect(client) as socket:
+        subscribe(socket, "node:n1")
+        assert client.delete("/v0/nodes/n1", headers=ADMIN).status_code == 204
+        event = frames(socket, 1)[0]
+    assert (event["status"], event["previous"]) == (None, "registering")
+
+
+def test_the_offline_timer_publishes_without_any_request(tmp_path):
+    with make_client(tmp_path, node_offline_after=0.3) as client:
+        add_node(client)
+        heartbeat(client, "n1")
+        with connect(client) as socket:
+            subscribe(socket, "nodes", "metrics")
+            started = time.monotonic()
+            node = until(socket, "NodeStatusChanged")
+            metrics = until(socket, "MetricsUpdated")
+    assert (node["previous"], node["status"]) == ("online", "offline")
+    assert metrics["stale"] is True
+    assert time.monotonic() - started < 3
+
+
+def test_progress_is_coalesced_on_the_wire(tmp_path):
+    with make_client(tmp_path, ws_progress_interval=0.3) as client:
+        client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+        add_node(client)
+        with connect(client) as socket:
+            subscribe(socket, f"model:{A}")
+            for done in range(10, 60, 5):
+                heartbeat(client, "n1", (A, "downloading", done))
+            first = frames(socket, 1)[0]
+            second = frames(socket, 1)[0]
+            socket.send_json({"op": "ping"})
+            assert frames(socket, 1) == [{"type": "Pong"}]  # nothing else was queued before the ping's answer
+    assert (first["status"], first["progress"]) == ("downloading", 0.1)
+    assert second["progress"] == 0.55
+
+
+# ----------------------------------------------------------------- resume
+
+
+def test_resume_with_since_replays_what_was_missed_and_no_snapshot(client):
+    with connect(client) as socket:
+        (confirmed, _) = subscribe(socket, "models")
+        client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+        last = frames(socket, 1)[0]["seq"]
+    client.post("/v0/models/register", json={"model_id": B}, headers=ADMIN)
+    add_node(client)  # a nodes event, not replayed to a models subscriber
+    client.post("/v0/models/register", json={"model_id": C}, headers=ADMIN)
+    with connect(client) as socket:
+        resumed = subscribe(socket, "models", since=last)
+        replayed = frames(socket, 2)
+        socket.send_json({"op": "ping"})
+        assert frames(socket, 1) == [{"type": "Pong"}]
+    assert resumed[0]["type"] == "Subscribed"
+    assert resumed[0]["seq"] > last > confirmed["seq"]
+    assert [(event["model_id"], event["status"]) for event in replayed] == [(B, "registered"), (C, "registered")]
+
+
+def test_a_since_older_than_the_buffer_gets_resync_required_and_a_snapshot(tmp_path):
+    with make_client(tmp_path, ws_replay_size=2) as client:
+        with connect(client) as socket:
+            (confirmed, _) = subscribe(socket, "models")
+        for model_id in (A, B, C):
+            client.post("/v0/models/register", json={"model_id": model_id}, headers=ADMIN)
+        time.sleep(0.1)
+        with connect(client) as socket:
+            confirmed_again, resync, snapshot = subscribe(socket, "models", since=confirmed["seq"]) + frames(socket, 2)
+    assert [confirmed_again["type"], resync, snapshot["type"]] == ["Subscribed", {"type": "ResyncRequired"}, "Snapshot"]
+    assert {item["id"]: item["status"] for item in snapshot["items"]}[C] == "registered"
+
+
+def test_a_since_from_the_future_gets_resync_required(client):
+    with connect(client) as socket:
+        socket.send_json({"op": "subscribe", "topics": ["nodes"], "since": 2**52})
+        assert [frame["type"] for frame in frames(socket, 3)] == ["Subscribed", "ResyncRequired", "Snapshot"]
+
+
+def test_the_models_alias_is_subscribed_from_the_start_and_resumes_with_since(client):
+    with connect(client, "/ws/models") as socket:
+        confirmed, snapshot = frames(socket, 2)
+        client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+        event = frames(socket, 1)[0]
+    assert (confirmed["topics"], snapshot["topic"]) == (["models"], "models")
+    assert event["model_id"] == A  # the seed's snippet filters on data.model_id
+    client.post("/v0/models/register", json={"model_id": B}, headers=ADMIN)
+    with client.websocket_connect(f"/ws/models?token={READ_TOKEN}&since={event['seq']}") as socket:
+        confirmed, replayed = frames(socket, 2)
+    assert (confirmed["type"], replayed["model_id"]) == ("Subscribed", B)
+
+
+# ----------------------------------------------------------------- heartbeats and bad input
+
+
+def test_heartbeat_frames_come_on_schedule(tmp_path):
+    with make_client(tmp_path, ws_heartbeat_interval=0.1) as client, connect(client) as socket:
+        started = time.monotonic()
+        assert frames(socket, 2) == [{"type": "Heartbeat"}, {"type": "Heartbeat"}]
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("sent", "code"),
+    [
+        ("{not json", "invalid_json"),
+        ('{"op":"nope"}', "unknown_op"),
+        ('{"topics":["models"]}', "unknown_op"),
+        ('{"op":"subscribe","topics":["everything"]}', "unknown_topic"),
+        ('{"op":"subscribe","topics":["model:not-in-catalog"]}', "unknown_topic"),
+        ('{"op":"subscribe","topics":"models"}', "validation_error"),
+        ('{"op":"subscribe","topics":["models"],"since":-3}', "validation_error"),
+        ("[]", "validation_error"),
+        ("x" * 65536, "invalid_json"),  # exactly 64 KiB is still read
+    ],
+)
+def test_malformed_input_gets_an_error_frame_and_the_connection_stays_open(client, sent, code):
+    with connect(client) as socket:
+        socket.send_text(sent)
+        error = frames(socket, 1)[0]
+        socket.send_json({"op": "ping"})
+        assert frames(socket, 1) == [{"type": "Pong"}]
+    assert error["type"] == "Error"
+    assert error["code"] == code
+    assert error["message"]
+
+
+def test_a_binary_frame_gets_an_error_frame(client):
+    with connect(client) as socket:
+        socket.send_bytes(b'{"op":"ping"}')
+        assert frames(socket, 1)[0]["code"] == "invalid_frame"
+
+
+@pytest.mark.parametrize("frame", ["x" * 65537, "é" * 32769])
+def test_a_frame_over_64_kib_closes_with_1009(client, frame):
+    with pytest.raises(WebSocketDisconnect) as closed, connect(client) as socket:
+        socket.send_text(frame)
+        socket.receive_text(timeout=5)
+    assert closed.value.code == 1009
+
+
+def test_unsubscribe_stops_events(client):
+    with connect(client) as socket:
+        subscribe(socket, "models", "nodes")
+        socket.send_json({"op": "unsubscribe", "topics": ["models"]})
+        confirmed = frames(socket, 1)[0]
+        assert (confirmed["type"], confirmed["topics"]) == ("Subscribed", ["nodes"])
+        client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+        add_node(client)
+        event = frames(socket, 1)[0]
+    assert event["type"] == "NodeStatusChanged"
