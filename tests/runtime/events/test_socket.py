@@ -333,9 +333,10 @@ def test_a_binary_frame_gets_an_error_frame(client):
 
 @pytest.mark.parametrize("frame", ["x" * 65537, "é" * 32769])
 def test_a_frame_over_64_kib_closes_with_1009(client, frame):
-    with pytest.raises(WebSocketDisconnect) as closed, connect(client) as socket:
+    with connect(client) as socket:
         socket.send_text(frame)
-        socket.receive_text(timeout=5)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_text(timeout=5)
     assert closed.value.code == 1009
 
 
