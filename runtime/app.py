@@ -20,6 +20,7 @@ from litestar.openapi import OpenAPIConfig
 from runtime.auth import Tokens, auth_middleware
 from runtime.catalog.controllers import ModelsController, OpenAIController
 from runtime.catalog.services import HubCache, ManifestCache
+from runtime.dashboard import dashboard_router
 from runtime.db.sql import SqlStore
 from runtime.deps import Services
 from runtime.errors import exception_handlers
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             HealthController,
             events_socket,
             models_socket,
+            dashboard_router(settings.ui_dir),
         ],
         dependencies={"services": provide(services)},
         lifespan=[lifespan],

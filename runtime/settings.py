@@ -7,6 +7,8 @@ at import time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -69,5 +71,7 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
     # HTTP
+    ui_dir: Path = Path(__file__).resolve().parent.parent / "ui" / "dist"
+    """MODELHUB_UI_DIR: the built dashboard (``just build`` writes ui/dist), served at /."""
     max_body_bytes: PositiveInt = 1_048_576
     """MODELHUB_MAX_BODY_BYTES: larger request bodies are refused with 413."""

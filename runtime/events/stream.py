@@ -147,21 +147,25 @@ class EventStream:
             connection.push(PONG)
 
     def subscribe(self, connection: Connection, topics: Iterable[str], since: int | None = None) -> None:
-        """Add topics: Subscribed, then each new topic's snapshot or its replay after ``since``."""
-        new = [topic for topic in dict.fromkeys(topics) if topic not in connection.topics]
-        for topic in new:
+        """Add topics: Subscribed, then each named topic's snapshot, or its replay after ``since``.
+
+        Every topic named is answered for, also one the connection had already: a client that asks
+        again wants the state again (events it may then see twice carry a seq it has seen).
+        """
+        named = list(dict.fromkeys(topics))
+        for topic in named:
             connection.topics.add(topic)
             self._by_topic[topic].add(connection)
         frames = [self._subscribed(connection)]
         if since is not None and self.reachable(since):
-            wanted = set(new)
+            wanted = set(named)
             frames += [
                 frame for seq, plural, one, frame in self._ring if seq > since and (plural in wanted or one in wanted)
             ]
         else:
             if since is not None:
                 frames.append(RESYNC)
-            frames += self.snapshots.frames(new)
+            frames += self.snapshots.frames(named)
         connection.push_all(frames)
 
     def resync(self, connection: Connection) -> list[str]:

@@ -24,6 +24,7 @@ ENDPOINTS = [
     ("DELETE", "/v0/nodes/n1", None, {"admin"}),
     ("GET", "/v1/models", None, {"read", "admin"}),
     ("GET", "/v1/models/qwen3-0.6b", None, {"read", "admin"}),
+    ("GET", "/v0/session", None, {"read", "admin", "node"}),
 ]
 OPEN = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/schema/openapi.json")]
 
@@ -75,12 +76,20 @@ def test_other_schemes_and_blank_tokens_are_unauthorized(client):
         assert response.status_code == 401, header
 
 
-def test_only_health_and_schema_routes_are_public(tmp_path):
+def test_only_health_schema_and_dashboard_files_are_public(tmp_path):
     app = create_app(make_settings(tmp_path))
     public = {
         route.path
         for route in app.routes
         for handler in getattr(route, "route_handlers", [])
-        if handler.opt.get("roles") is None and set(handler.http_methods) != {"OPTIONS"}  # automatic OPTIONS
+        if handler.opt.get("roles") is None and set(getattr(handler, "http_methods", ())) != {"OPTIONS"}
     }
-    assert {path for path in public if not path.startswith("/schema")} == {"/healthz", "/readyz", "/metrics"}
+    assert {path for path in public if not path.startswith("/schema")} == {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/",  # the dashboard's page and files; every call they make needs a token
+        "/local",
+        "/nodes",
+        "/assets/{file_path:path}",
+    }

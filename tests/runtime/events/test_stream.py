@@ -86,6 +86,18 @@ def test_resume_with_since_replays_the_missed_events_of_the_new_topics_only(stre
     ]
 
 
+def test_topics_named_again_are_answered_again(stream):
+    connection = subscribed(stream, "models")
+    drain(connection)
+    stream.subscribe(connection, ["models", "nodes"], since=0)
+    assert [(frame["type"], frame.get("topic")) for frame in drain(connection)] == [
+        ("Subscribed", None),
+        ("ResyncRequired", None),
+        ("Snapshot", "models"),
+        ("Snapshot", "nodes"),
+    ]
+
+
 def test_resume_from_the_latest_seq_replays_nothing(stream):
     stream.receive(message(START + 1, "model", "a"))
     connection = subscribed(stream, "models", since=START + 1)
