@@ -8,9 +8,10 @@ export PATH := justfile_directory() / ".venv/bin" + ":" + env_var("PATH")
 default:
     @just --list
 
-# Validate the catalog and regenerate generated/ — what a release pipeline runs
+# Validate the catalog, regenerate generated/ and build the dashboard into ui/dist — what a release pipeline runs
 build:
     python -m codegen build
+    just ui-build
 
 # Validate a catalog file without writing anything
 validate file="supported_models.json":
@@ -23,13 +24,15 @@ check:
     ruff format --check codegen runtime tests bench
     mypy
     just typecheck-ts
+    npm --prefix ui run --silent lint
 
-# Type-check generated/typescript under tsc --strict
+# Type-check generated/typescript and the dashboard under tsc --strict
 typecheck-ts: ui-deps
     npm --prefix ui run --silent typecheck
 
-# Every test suite
-test: ui-deps
+# Every test suite: the dashboard's unit tests (Vitest), then Python (pytest, which includes the browser tests)
+test: ui-build
+    npm --prefix ui run --silent test
     pytest
 
 # Run the server on embedded defaults (SQLite file under ./data); missing tokens are generated and printed
@@ -37,7 +40,7 @@ serve *args:
     modelhub serve --dev {{ args }}
 
 # Server + fake Hub + 3 simulated nodes on loopback; prints the dashboard URL and the tokens
-demo *args:
+demo *args: ui-build
     python -m runtime.demo {{ args }}
 
 # Rewrite the syrupy snapshots after an intended template change (commit them with the template)
@@ -59,6 +62,18 @@ bench-hf:
 # Server CPU with 1,000 simulated nodes heartbeating every 2 s
 bench-simulator:
     python bench/simulator_scale.py
+
+# WebSocket fan-out: 1,000 subscribed clients, heartbeat-to-frame latency and deliveries/s, against 10 s polling
+bench-events:
+    python bench/ws_fanout.py
+
+# Dashboard: heartbeat-to-progress-bar latency in Chromium, first-load bytes and time to interactive
+bench-ui: ui-build
+    python bench/ui_latency.py
+
+# Build the dashboard into ui/dist (served by the runtime at /)
+ui-build: ui-deps
+    npm --prefix ui run --silent build
 
 # Install the dashboard's Node packages when package-lock.json is newer than node_modules
 ui-deps:
