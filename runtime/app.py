@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     tokens = Tokens(settings)
     backend = backend_for(settings.redis_url)
     channels = ChannelsPlugin(backend=backend, channels=[CHANNEL])
-    events = EventStream(channels, Snapshots(lifecycle, hub), replay_size=settings.ws_replay_size)
+    events = EventStream(channels, Snapshots(lifecycle, hub), replay_size=settings.ws_replay_size, backend=backend)
     backend.on_gap(events.gap)
     publisher = EventPublisher(
         lifecycle, lambda data: channels.publish(data, CHANNEL), progress_interval=settings.ws_progress_interval
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
             await hf.close()
             await store.close()
 
+    metrics.watch(events)
     services = Services(lifecycle, hub, manifests, metrics, hf, events)
 
     def provide(value: object) -> Provide:

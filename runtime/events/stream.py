@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from litestar.channels import ChannelsPlugin
 
     from generated.types import PingOp
+    from runtime.events.backends import SequencedMemoryBackend, SequencedRedisBackend
     from runtime.events.connection import Connection
     from runtime.events.snapshots import Snapshots
 
@@ -55,16 +56,23 @@ class EventStream:
         snapshots: Snapshots,
         *,
         replay_size: int,
+        backend: SequencedMemoryBackend | SequencedRedisBackend | None = None,
         clock: Callable[[], int] = now_us,
     ) -> None:
-        """Read ``channels``; build snapshots with ``snapshots``; replay up to ``replay_size`` events."""
+        """Read ``channels``; build snapshots with ``snapshots``; replay up to ``replay_size`` events.
+
+        ``backend`` is the channels backend, asked for its health (``healthy``) by ``/readyz``.
+        """
         self.channels = channels
+        self.backend = backend
         self.snapshots = snapshots
         self.replay_size = replay_size
         self._clock = clock
         self.last_seq = self.horizon = self._clock()
         self.delivered = 0
         """Frames queued for clients since start (for /metrics and the benchmark)."""
+        self.resyncs = 0
+        """Times a client was sent ResyncRequired after falling behind or a gap."""
         self.connections: set[Connection] = set()
         self._by_topic: defaultdict[str, set[Connection]] = defaultdict(set)
         self._ring: deque[tuple[int, str, str, str]] = deque()  # seq, plural topic, singular topic, frame
@@ -170,6 +178,7 @@ class EventStream:
 
     def resync(self, connection: Connection) -> list[str]:
         """What a client that fell behind gets once it takes data again."""
+        self.resyncs += 1
         return [RESYNC, *self.snapshots.frames(sorted(connection.topics))]
 
     def error(self, connection: Connection, code: str, message: str) -> None:

@@ -23,13 +23,16 @@ class HealthController(Controller):
 
     @get("/readyz", operation_id="readyz")
     async def readyz(self, services: NamedDependency[Services]) -> Response[bytes]:
-        """Ready when the database answers; 503 otherwise, with the reason."""
+        """Ready when the database answers and events flow (Redis, when set); 503 otherwise, with the reason."""
         checks: dict[str, str] = {}
         try:
             await services.lifecycle.store.ping()
             checks["database"] = "ok"
         except Exception as error:
             checks["database"] = f"unreachable: {type(error).__name__}"
+        backend = services.events.backend
+        if backend is not None:
+            checks["events"] = "ok" if backend.healthy else "unreachable: the events backend (Redis) failed"
         ready = all(value == "ok" for value in checks.values())
         details = {"huggingface": services.hf.health()}  # informative: the hub serves stale stats when HF fails
         body = msgspec.json.encode({"status": "ready" if ready else "not_ready", "checks": checks, "details": details})

@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests and their latency, nodes and models by status.
+"""Prometheus metrics: requests and their latency, nodes and models by status, WebSocket clients.
 
 Each app has its own registry (several apps live side by side in tests); the status gauges are
 read from the lifecycle service at scrape time, so they are never out of date.
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
     from prometheus_client.core import Metric
 
+    from runtime.events.stream import EventStream
     from runtime.hf.services import HfStatsService
     from runtime.nodes.services import LifecycleService
 
@@ -76,6 +77,26 @@ class _StatusCollector:
             yield GaugeMetricFamily(name, help_text, value=moment.timestamp() if moment else 0.0)
 
 
+class _EventsCollector:
+    """WebSocket clients, the frames queued for them and their resynchronisations, read on each scrape."""
+
+    def __init__(self, stream: EventStream) -> None:
+        self.stream = stream
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "modelhub_ws_connections", "Open WebSocket connections", value=len(self.stream.connections)
+        )
+        yield CounterMetricFamily(
+            "modelhub_ws_frames", "Event frames queued for WebSocket clients", value=self.stream.delivered
+        )
+        yield CounterMetricFamily(
+            "modelhub_ws_resyncs",
+            "ResyncRequired sent to clients that fell behind or after a gap",
+            value=self.stream.resyncs,
+        )
+
+
 class Metrics:
     """One app's metrics registry and the middleware that feeds it."""
 
@@ -93,6 +114,10 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_StatusCollector(lifecycle, hf))
+
+    def watch(self, stream: EventStream) -> None:
+        """Add the WebSocket metrics of ``stream``."""
+        self.registry.register(_EventsCollector(stream))
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware that counts every HTTP request and observes its latency, by route template."""

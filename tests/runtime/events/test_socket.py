@@ -350,3 +350,33 @@ def test_unsubscribe_stops_events(client):
         add_node(client)
         event = frames(socket, 1)[0]
     assert event["type"] == "NodeStatusChanged"
+
+
+# ----------------------------------------------------------------- health
+
+
+def metric(client, name: str) -> float:
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(name + " ")]
+    return float(lines[0].split()[1])
+
+
+def test_metrics_count_connections_frames_and_resyncs(client):
+    with connect(client) as socket:
+        subscribe(socket, "models")
+        subscribe(socket, "nodes", since=0)  # out of reach: ResyncRequired
+        frames(socket, 2)
+        client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+        frames(socket, 1)
+        assert metric(client, "modelhub_ws_connections") == 1
+        assert metric(client, "modelhub_ws_frames_total") == 1
+    assert metric(client, "modelhub_ws_connections") == 0
+
+
+def test_readyz_fails_while_the_events_backend_is_unhealthy(client):
+    backend = client.app.state.services.events.backend
+    backend.healthy = False
+    response = client.get("/readyz")
+    backend.healthy = True
+    assert response.status_code == 503
+    assert response.json()["checks"]["events"].startswith("unreachable")
+    assert client.get("/readyz").status_code == 200
