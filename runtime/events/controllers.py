@@ -50,6 +50,8 @@ async def _serve(socket: WebSocket[Any, Any, Any], topics: tuple[str, ...]) -> N
     try:
         if topics:
             since = socket.query_params.get("since")
+            if since is not None and not since.isdecimal():
+                stream.error(connection, "validation_error", f"since must be a whole number, not {since!r}.")
             stream.subscribe(connection, topics, int(since) if since and since.isdecimal() else None)
         while not sender.done():
             message = await socket.receive()

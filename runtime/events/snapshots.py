@@ -38,6 +38,8 @@ class Snapshots:
         """Read state from ``lifecycle`` and hub items from ``hub``."""
         self.lifecycle = lifecycle
         self.hub = hub
+        self._models: tuple[bytes, str] = (b"", "")
+        """The last ``models`` frame and the hub body it was built from: many clients resync at once after a gap."""
 
     def frames(self, topics: Iterable[str]) -> list[str]:
         """One Snapshot frame per topic, in the order given."""
@@ -45,6 +47,11 @@ class Snapshots:
 
     def frame(self, topic: str) -> str:
         """The Snapshot frame of one (valid) topic."""
+        if topic == "models":
+            body = self.hub.body()[0]
+            if body is not self._models[0]:
+                self._models = (body, f'{{"type":"Snapshot","topic":"models","items":{body.decode()}}}')
+            return self._models[1]
         return f'{{"type":"Snapshot","topic":{_encode(topic).decode()},"items":{self._items(topic).decode()}}}'
 
     def _items(self, topic: str) -> bytes:

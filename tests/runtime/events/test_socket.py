@@ -380,3 +380,21 @@ def test_readyz_fails_while_the_events_backend_is_unhealthy(client):
     assert response.status_code == 503
     assert response.json()["checks"]["events"].startswith("unreachable")
     assert client.get("/readyz").status_code == 200
+
+
+def test_the_models_alias_refuses_a_since_that_is_not_a_number_and_sends_the_snapshot(client):
+    with client.websocket_connect(f"/ws/models?token={READ_TOKEN}&since=yesterday") as socket:
+        error, confirmed, snapshot = frames(socket, 3)
+    assert (error["type"], error["code"]) == ("Error", "validation_error")
+    assert "since" in error["message"]
+    assert (confirmed["type"], snapshot["type"]) == ("Subscribed", "Snapshot")
+
+
+def test_the_models_snapshot_follows_the_hub(client):
+    with connect(client) as socket:
+        first = subscribe(socket, "models")[1]
+        client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+        frames(socket, 1)
+        second = subscribe(socket, "models")[1]
+    assert first != second
+    assert second["items"] == client.get("/v0/models/hub", headers=READ).json()
