@@ -91,7 +91,10 @@ def _browser_prerequisites() -> None:
     """Skip without Chromium (fail under MODELHUB_REQUIRE_BROWSER=1); fail without a built dashboard."""
     if not CHROMIUM.exists():
         if os.environ.get("MODELHUB_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing (CI): install chromium: apt-get install chromium")
+            pytest.fail(
+                f"{CHROMIUM} is missing and MODELHUB_REQUIRE_BROWSER=1 requires the browser tests: "
+                "install chromium: apt-get install chromium"
+            )
         pytest.skip(f"{CHROMIUM} is missing (install chromium: apt-get install chromium); browser tests skipped")
     if not UI_INDEX.exists():
         pytest.fail(f"the dashboard is not built ({UI_INDEX.relative_to(ROOT)} is missing): run `just build`")
