@@ -144,18 +144,23 @@ def memory_mib(pid: int | str, field: str = "VmRSS") -> float:
     raise SystemExit(f"/proc/{pid}/status has no {field}")
 
 
-def run_queue_ms(pid: int) -> float:
-    """How long every thread of ``pid`` has waited for a CPU while runnable (``/proc/<pid>/task/*/schedstat``).
+def schedstat_ms(pid: int, field: int) -> float:
+    """A figure of ``/proc/<pid>/task/*/schedstat`` summed over every thread, in ms (nanosecond resolution).
 
-    For the server, alone on its CPU, this is the time other processes of the machine took from it.
+    Field 0 is the time on a CPU; field 1 the time runnable but waiting for one (for the server, alone on
+    its CPU, the time other processes of the machine took from it).
     """
-    waited = 0
+    total_ns = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            waited += int((task / "schedstat").read_text(encoding="ascii").split()[1])
+            total_ns += int((task / "schedstat").read_text(encoding="ascii").split()[field])
         except (OSError, IndexError, ValueError):
             continue  # the thread ended, or no schedstat in this kernel
-    return waited / 1e6
+    return total_ns / 1e6
+
+
+def run_queue_ms(pid: int) -> float:
+    return schedstat_ms(pid, 1)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -601,7 +606,7 @@ async def measure_hub(http: httpx.AsyncClient, server_pid: int, gets: int) -> Hu
     headers = {"Authorization": f"Bearer {READ_TOKEN}"}
     latencies, wire = [], 0
     body = 0
-    cpu_before = cpu_seconds(server_pid)
+    cpu_before = schedstat_ms(server_pid, 0)  # /proc/<pid>/stat counts 10 ms ticks: too coarse for a few GETs
     for _ in range(gets):
         started = time.monotonic()
         response = await http.get("/v0/models/hub", headers=headers)
@@ -609,8 +614,7 @@ async def measure_hub(http: httpx.AsyncClient, server_pid: int, gets: int) -> Hu
         if response.status_code != 200:
             raise SystemExit(f"GET /v0/models/hub answered {response.status_code}: {response.text[:500]}")
         body, wire = len(response.content), response.num_bytes_downloaded
-    cpu_after = cpu_seconds(server_pid)
-    server_us = (cpu_after - cpu_before) / gets * 1e6 if cpu_before is not None and cpu_after is not None else 0.0
+    server_us = (schedstat_ms(server_pid, 0) - cpu_before) / gets * 1e3
     return Hub(statistics.median(latencies), body, wire, server_us)
 
 
