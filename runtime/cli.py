@@ -8,6 +8,7 @@ arguments print one line each and exit 2; users never see a traceback.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import secrets
 import sys
@@ -63,6 +64,16 @@ def with_dev_tokens(settings: Settings) -> tuple[Settings, dict[str, str]]:
     return settings.model_copy(update=updates), generated
 
 
+def _freeze_startup_heap() -> None:
+    """Move everything alive once the server has started (modules, the catalog, caches) out of the collector's sight.
+
+    Measured with ``bench/ws_fanout.py``: with 1,000 WebSocket clients, each full collection walked
+    that heap for 105-120 ms, stalling every client's frames; frozen, the worst change took 37 ms.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve(host: str, port: int, *, dev: bool) -> int:
     """Check the settings and run the server until interrupted."""
     settings = _load_settings()
@@ -96,10 +107,10 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     from runtime.events.protocol import MAX_FRAME_BYTES
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    app.on_startup.append(_freeze_startup_heap)
     # ws_max_size: uvicorn closes with 1009 itself instead of buffering up to its 16 MiB default.
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_level="info", access_log=False, ws_max_size=MAX_FRAME_BYTES
-    )
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, ws_max_size=MAX_FRAME_BYTES)
     return 0
 
 
