@@ -95,10 +95,9 @@ class EventStream:
         seq, rest = split(message)
         route, _, body = rest.partition(b"\n")
         if seq <= self.last_seq:
-            logger.warning(
-                "events: seq went back from %d to %d (Redis restarted?); resynchronising", self.last_seq, seq
-            )
+            logger.warning("events: seq went back from %d to %d; resynchronising", self.last_seq, seq)
             self.gap()
+            self.horizon = seq - 1  # a new numbering: what follows is complete from here
         self.last_seq = seq
         kind, _, key = route.partition(b" ")
         plural, singular = _PLURAL[kind], _SINGULAR[kind] + key.decode()
@@ -128,9 +127,15 @@ class EventStream:
     def remove(self, connection: Connection) -> None:
         """Forget a closed connection."""
         self.connections.discard(connection)
-        for topic in connection.topics:
-            self._by_topic[topic].discard(connection)
-            if not self._by_topic[topic]:
+        for topic in list(connection.topics):
+            self._unsubscribe(connection, topic)
+
+    def _unsubscribe(self, connection: Connection, topic: str) -> None:
+        connection.topics.discard(topic)
+        subscribers = self._by_topic.get(topic)
+        if subscribers is not None:
+            subscribers.discard(connection)
+            if not subscribers:
                 del self._by_topic[topic]
 
     def heartbeat(self) -> None:
@@ -148,8 +153,7 @@ class EventStream:
             self.subscribe(connection, op.topics, None if isinstance(op.since, msgspec.UnsetType) else op.since)
         elif isinstance(op, UnsubscribeOp):
             for topic in op.topics:
-                connection.topics.discard(topic)
-                self._by_topic[topic].discard(connection)
+                self._unsubscribe(connection, topic)
             connection.push(self._subscribed(connection))
         else:
             connection.push(PONG)

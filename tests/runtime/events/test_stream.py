@@ -141,6 +141,8 @@ def test_a_seq_that_goes_back_is_a_gap(stream):
     stream.receive(message(START + 2, "model", "a"))  # Redis lost its counter
     assert connection.behind
     assert stream.last_seq == START + 2
+    assert stream.reachable(START + 1)  # the new numbering is complete from its first event
+    assert not stream.reachable(START + 5)
 
 
 def test_unsubscribe_and_ping(stream):
@@ -163,6 +165,7 @@ def test_removed_connections_get_nothing(stream):
     connection = subscribed(stream, "models")
     drain(connection)
     stream.remove(connection)
+    assert stream._by_topic == {}
     stream.receive(message(START + 1, "model", "a"))
     stream.heartbeat()
     assert connection.pending() == 0
