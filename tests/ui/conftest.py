@@ -71,11 +71,6 @@ WAIT_MS = 15_000
 """Longest wait for one thing to show in the page."""
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Also in pyproject.toml; registered here too so that the marker exists whatever config is used.
-    config.addinivalue_line("markers", "browser: drives the dashboard in Chromium (/usr/bin/chromium)")
-
-
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
