@@ -359,7 +359,7 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
-    assert ready.json()["checks"] == {"database": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "events": "ok"}
     assert ready.json()["details"]["huggingface"]["offline"] is True
 
 
