@@ -1,17 +1,27 @@
-"""Helpers the wrk benchmarks share: reading wrk's report, /proc CPU time, ports and the printed table."""
+"""Helpers the benchmarks share: the server in a subprocess, reading wrk's report, /proc figures, ports, tables."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Mapping, Sequence
+
+#: The repository root: the server runs from here.
+ROOT = Path(__file__).resolve().parent.parent
 
 _UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
 
@@ -54,6 +64,75 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_mib(pid: int | str, field: str = "VmRSS") -> float:
+    """A memory figure of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: peak resident), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit(f"/proc/{pid}/status has no {field}")
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def running_server(
+    scratch: Path, env: Mapping[str, str], cpu: int | None = None, start_timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """``python -m runtime serve`` on a free port with ``env`` added; yields its URL, process and log file.
+
+    The database is a SQLite file in ``scratch`` and Hugging Face is never called (``env`` may say
+    otherwise). With ``cpu``, the server is pinned to that CPU before it starts any thread. It is
+    stopped with SIGTERM (then SIGKILL after 30 s) when the block ends.
+    """
+    port = free_port()
+    environment = {
+        **os.environ,
+        "MODELHUB_DATABASE_URL": f"sqlite+aiosqlite:///{scratch / 'bench.db'}",
+        "HF_ENDPOINT": "http://hub.invalid",
+        "HF_HUB_OFFLINE": "1",
+        **env,
+    }
+    log_path = scratch / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "runtime", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=log,
+            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + start_timeout
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1, trust_env=False).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                state = (
+                    f"exited with {process.returncode} before answering /healthz"
+                    if process.poll() is not None
+                    else f"did not answer /healthz within {start_timeout:g} s"
+                )
+                raise SystemExit(f"the server {state}; its log ends:\n{tail(log_path)}")
+            time.sleep(0.1)
+        yield base, process, log_path
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def free_port() -> int:

@@ -38,9 +38,7 @@ import asyncio
 import os
 import platform
 import shlex
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,12 +55,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _measure import free_port, table  # noqa: E402
+from _measure import memory_mib, table  # noqa: E402
+from _measure import running_server as serving  # noqa: E402
 
 from generated.catalog import CATALOG  # noqa: E402
 from runtime.simulator import NodePhase, Simulator, SimulatorConfig  # noqa: E402
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator, Sequence
 
 ADMIN_TOKEN = "bench-admin-token"
@@ -80,58 +80,12 @@ def cpu_seconds(pid: int | str) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def memory_mib(pid: int | str, field: str = "VmRSS") -> float:
-    """A memory figure of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: peak resident), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit(f"/proc/{pid}/status has no {field}")
-
-
 @contextmanager
 def running_server(scratch: Path, cpu: int | None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``python -m runtime serve`` on a free port, pinned to ``cpu`` before it starts any thread."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "MODELHUB_DATABASE_URL": f"sqlite+aiosqlite:///{scratch / 'bench.db'}",
-        "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
-        "MODELHUB_NODE_TOKEN": NODE_TOKEN,
-        "MODELHUB_AUTO_APPROVE_NODES": "1",
-        "HF_ENDPOINT": "http://hub.invalid",
-        "HF_HUB_OFFLINE": "1",
-    }
-    log_path = scratch / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "runtime", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=log,
-            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start:\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.1)
+    """``python -m runtime serve`` on a free port, pinned to ``cpu``, approving nodes itself."""
+    env = {"MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN, "MODELHUB_NODE_TOKEN": NODE_TOKEN, "MODELHUB_AUTO_APPROVE_NODES": "1"}
+    with serving(scratch, env, cpu) as (base, process, _):
         yield base, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,7 @@ import math
 import os
 import platform
 import shlex
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,11 +63,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _measure import free_port, table, verdict  # noqa: E402
+from _measure import running_server as serving  # noqa: E402
+from _measure import table, verdict  # noqa: E402
 
 from generated.catalog import CATALOG  # noqa: E402
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator, Sequence
 
     from playwright.sync_api import Browser, Page
@@ -150,49 +150,16 @@ new MutationObserver((mutations, observer) => {
 @contextmanager
 def running_server(scratch: Path, progress_interval: float) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``python -m runtime serve`` on a free port, serving ui/dist."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "MODELHUB_DATABASE_URL": f"sqlite+aiosqlite:///{scratch / 'bench.db'}",
+    env = {
         "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
         "MODELHUB_NODE_TOKEN": NODE_TOKEN,
         "MODELHUB_READ_TOKEN": READ_TOKEN,
         "MODELHUB_AUTO_APPROVE_NODES": "1",
         "MODELHUB_WS_PROGRESS_INTERVAL": str(progress_interval),
         "MODELHUB_UI_DIR": str(DIST),
-        "HF_ENDPOINT": "http://hub.invalid",
-        "HF_HUB_OFFLINE": "1",
     }
-    log_path = scratch / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "runtime", "serve", "--port", str(port)],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=log,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start:\n{log_path.read_text(errors='replace')}")
-            time.sleep(0.1)
+    with serving(scratch, env) as (base, process, _):
         yield base, process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:

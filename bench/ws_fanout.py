@@ -71,7 +71,6 @@ import resource
 import shlex
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -88,9 +87,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _measure import cpu_seconds, free_port, table, verdict  # noqa: E402
+from _measure import cpu_seconds, memory_mib, table, tail, verdict  # noqa: E402
+from _measure import running_server as serving  # noqa: E402
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator, Sequence
 
 ADMIN_TOKEN = "bench-admin-token"
@@ -134,14 +135,6 @@ gc.callbacks.append(_watch)
 """
 #: A change is contended when the server waited this long (ms) for its CPU meanwhile.
 SERVER_WAIT_MS = 10.0
-
-
-def memory_mib(pid: int | str, field: str = "VmRSS") -> float:
-    """A memory figure of ``/proc/<pid>/status`` (VmRSS: resident now, VmHWM: peak resident), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text(encoding="ascii").splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise SystemExit(f"/proc/{pid}/status has no {field}")
 
 
 def schedstat_ms(pid: int, field: int) -> float:
@@ -363,61 +356,22 @@ def running_server(
 
     With ``gc_log``, a sitecustomize.py on the server's PYTHONPATH logs its long garbage collections there.
     """
-    port = free_port()
-    environment = {
-        **os.environ,
-        "MODELHUB_DATABASE_URL": f"sqlite+aiosqlite:///{scratch / 'bench.db'}",
+    env = {
         "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
         "MODELHUB_NODE_TOKEN": NODE_TOKEN,
         "MODELHUB_READ_TOKEN": READ_TOKEN,
         "MODELHUB_AUTO_APPROVE_NODES": "true",
         "MODELHUB_NODE_OFFLINE_AFTER": "86400",
-        "HF_ENDPOINT": "http://hub.invalid",
-        "HF_HUB_OFFLINE": "1",
     }
     if gc_log is not None:
         site = scratch / "gc-watch"
         site.mkdir()
         (site / "sitecustomize.py").write_text(GC_WATCH, encoding="utf-8")
         gc_log.touch()
-        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
-        environment["WS_FANOUT_GC_LOG"] = str(gc_log)
-    log_path = scratch / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "runtime", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=log,
-            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1, trust_env=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                state = (
-                    f"exited with {process.returncode} before answering /healthz"
-                    if process.poll() is not None
-                    else f"did not answer /healthz within {START_TIMEOUT:g} s"
-                )
-                raise SystemExit(f"the server {state}; its log ends:\n{tail(log_path)}")
-            time.sleep(0.1)
-        yield base, process, log_path
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+        env["WS_FANOUT_GC_LOG"] = str(gc_log)
+    with serving(scratch, env, cpu, START_TIMEOUT) as running:
+        yield running
 
 
 def gc_pauses(gc_log: Path | None) -> list[tuple[int, int, int, int]]:
@@ -429,10 +383,6 @@ def gc_pauses(gc_log: Path | None) -> list[tuple[int, int, int, int]]:
         start, wall, cpu, generation = (int(field) for field in line.split())
         pauses.append((start, wall, cpu, generation))
     return pauses
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def log_problems(path: Path) -> list[str]:
