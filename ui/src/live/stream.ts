@@ -488,25 +488,27 @@ export class EventStream {
   }
 
   private applyModelStatus(event: ModelStatusChanged): void {
-    let missing = false;
-    this.sink.setQueryData(HUB_KEY, (old) => {
-      if (old === undefined) return undefined;
-      const next = patchModel(old as ReadonlyArray<HubItem>, event);
-      if (next === null) missing = true;
-      return next ?? old;
-    });
-    if (missing) void this.sink.invalidateQueries({ queryKey: MODELS_PREFIX });
+    this.patchOrRefetch(HUB_KEY, (old: ReadonlyArray<HubItem>) => patchModel(old, event), MODELS_PREFIX);
   }
 
   private applyNodeStatus(event: NodeStatusChanged): void {
-    let unknown = false;
-    this.sink.setQueryData(NODES_KEY, (old) => {
+    this.patchOrRefetch(NODES_KEY, (old: ReadonlyArray<Node>) => patchNodeStatus(old, event), NODES_KEY);
+  }
+
+  /** Patch a cached list in place; when the patch finds nothing to change (null), refetch `refetch` instead. */
+  private patchOrRefetch<T>(
+    key: QueryKeyLike,
+    patch: (old: ReadonlyArray<T>) => ReadonlyArray<T> | null,
+    refetch: QueryKeyLike,
+  ): void {
+    let missing = false;
+    this.sink.setQueryData(key, (old) => {
       if (old === undefined) return undefined;
-      const next = patchNodeStatus(old as ReadonlyArray<Node>, event);
-      if (next === null) unknown = true;
+      const next = patch(old as ReadonlyArray<T>);
+      if (next === null) missing = true;
       return next ?? old;
     });
-    if (unknown) void this.sink.invalidateQueries({ queryKey: NODES_KEY });
+    if (missing) void this.sink.invalidateQueries({ queryKey: refetch });
   }
 
   private applyMetrics(event: MetricsUpdated): void {
