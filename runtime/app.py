@@ -17,6 +17,7 @@ from litestar.channels import ChannelsPlugin
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from generated.catalog import CATALOG
 from runtime.auth import Tokens, auth_middleware
 from runtime.catalog.controllers import ModelsController, OpenAIController
 from runtime.catalog.services import HubCache, ManifestCache
@@ -32,25 +33,41 @@ from runtime.events.stream import EventStream
 from runtime.health.controllers import HealthController
 from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
-from runtime.nodes.controllers import NodesController
-from runtime.nodes.services import LifecycleService, run_periodically
+from runtime.lifecycle.controllers import NodesController
+from runtime.lifecycle.service import LifecycleService
+from runtime.periodic import run_periodically
 from runtime.session import SessionController
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
+    from generated.types import SupportedModel
     from runtime.db import Store
+    from runtime.hf.cache import Key
 
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None) -> Litestar:
-    """Build the app; ``settings`` default to the environment, ``store`` to SQL at ``database_url``."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    catalog: Sequence[SupportedModel] = CATALOG,
+) -> Litestar:
+    """Build the app; ``settings`` default to the environment, ``store`` to SQL at ``database_url``.
+
+    ``catalog`` is the catalog this server serves (the generated one; tests and catalog releases
+    may pass another).
+    """
     settings = settings or Settings()
     store = store or SqlStore(settings.database_url)
     lifecycle = LifecycleService(
-        store, offline_after=settings.node_offline_after, auto_approve=settings.auto_approve_nodes
+        store,
+        offline_after=settings.node_offline_after,
+        stall_after=settings.download_stall_after,
+        auto_approve=settings.auto_approve_nodes,
+        catalog={model.id: model for model in catalog},
     )
-    hf = HfStatsService(settings, store)
+    hf = HfStatsService(settings, store, catalog)
     hub = HubCache(lifecycle, hf)
     manifests = ManifestCache(lifecycle, settings.hf_endpoint)
     metrics = Metrics(lifecycle, hf)
@@ -58,10 +75,20 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
     backend = backend_for(settings.redis_url)
     channels = ChannelsPlugin(backend=backend, channels=[CHANNEL])
     events = EventStream(channels, Snapshots(lifecycle, hub), replay_size=settings.ws_replay_size, backend=backend)
-    backend.on_gap(events.gap)
     publisher = EventPublisher(
         lifecycle, lambda data: channels.publish(data, CHANNEL), progress_interval=settings.ws_progress_interval
     )
+
+    def hf_changed(keys: set[Key]) -> None:
+        now = lifecycle.clock()
+        for model_id in hub.models_of(keys):
+            publisher.on_hf_info(model_id, hub.hf_info(model_id), now)
+
+    # Who listens to whom. The caches are told before the publisher, so an event never goes out
+    # ahead of the hub bytes and snapshots that show it.
+    lifecycle.listeners += [hub.on_change, manifests.on_change]  # publisher.attach() adds itself once listening
+    hf.listeners += [hub.on_hf, hf_changed]
+    backend.on_gap(events.gap)
 
     async def heartbeat() -> None:
         events.heartbeat()
@@ -92,7 +119,7 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
                     for task in tasks:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
-                    await lifecycle.flush()
+                    await lifecycle.flush(everything=True)
                     await hf.flush()
         finally:
             await hf.close()

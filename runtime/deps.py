@@ -12,7 +12,7 @@ from runtime.catalog.services import HubCache, ManifestCache  # noqa: TC001 - re
 from runtime.events.stream import EventStream  # noqa: TC001 - as above
 from runtime.health.metrics import Metrics  # noqa: TC001 - as above
 from runtime.hf.services import HfStatsService  # noqa: TC001 - as above
-from runtime.nodes.services import LifecycleService  # noqa: TC001 - as above
+from runtime.lifecycle.service import LifecycleService  # noqa: TC001 - as above
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ Hierarchy (``code`` is the wire code, the number the HTTP status)::
 
 Services raise these; they never raise HTTPException. ``exception_handlers`` maps them, and
 Litestar's own HTTP errors (bad JSON, unknown route, oversized body), to the one error body
-``{"error": {"code", "message"}}``.
+``{"error": {"code", "message", "pointer"?}}``.
 """
 
 from __future__ import annotations
@@ -43,9 +43,13 @@ class AppError(Exception):
     code = "internal_error"
     message = "Something went wrong on the server."
 
-    def __init__(self, message: str | None = None) -> None:
-        """Use the class's fixed message unless a more specific one is given."""
+    def __init__(self, message: str | None = None, *, pointer: str | None = None) -> None:
+        """Use the class's fixed message unless a more specific one is given.
+
+        ``pointer`` is the JSON pointer of the part of the request body at fault, when there is one.
+        """
         self.message = message or self.message
+        self.pointer = pointer
         super().__init__(self.message)
 
 
@@ -132,16 +136,19 @@ _HTTP_CODES = {
 }
 
 
-def error_response(status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[bytes]:
+def error_response(
+    status_code: int, code: str, message: str, headers: dict[str, str] | None = None, pointer: str | None = None
+) -> Response[bytes]:
     """The one error body, pre-encoded."""
-    body = msgspec.json.encode(ErrorBody(error=ErrorDetail(code=code, message=message)))
+    detail = ErrorDetail(code=code, message=message) if pointer is None else ErrorDetail(code, message, pointer)
+    body = msgspec.json.encode(ErrorBody(error=detail))
     return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
 
 
 def _app_error(_: Request[Any, Any, Any], error: AppError) -> Response[bytes]:
     if error.status_code >= 500:
         logger.error("request failed: %s", error.message)
-    return error_response(error.status_code, error.code, error.message)
+    return error_response(error.status_code, error.code, error.message, pointer=error.pointer)
 
 
 def _validation_message(error: ValidationException) -> str:

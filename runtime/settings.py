@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     """MODELHUB_AUTO_APPROVE_NODES: new nodes skip pending and start as registering."""
     node_offline_after: PositiveFloat = 30.0
     """MODELHUB_NODE_OFFLINE_AFTER: seconds without a heartbeat before a node is offline."""
+    download_stall_after: PositiveFloat = 60.0
+    """MODELHUB_DOWNLOAD_STALL_AFTER: seconds without bytes_done growing before a download is stalled."""
     heartbeat_flush_interval: PositiveFloat = 1.0
     """MODELHUB_HEARTBEAT_FLUSH_INTERVAL: seconds between batched writes of heartbeat reports."""
 

@@ -2,7 +2,8 @@
 
 ``run_node(NodeConfig(...))`` runs it; ``node_main`` is the command line. Inside: ``api`` (the server),
 ``sync`` (one task per model), ``download`` (one file, resumable and verified), ``cache`` (the directory),
-``report`` (reports the server accepts), ``metrics``, ``backoff`` and ``errors``.
+``report`` (reports the server accepts), ``wire`` (answers decoded ignoring unknown fields), ``metrics``,
+``backoff`` and ``errors``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from runtime.agent.errors import (
 from runtime.agent.metrics import MetricsSampler
 from runtime.agent.report import Reporter
 from runtime.agent.sync import Syncer
+from runtime.agent.wire import LenientDecoder
 
 __all__ = [
     "Agent",
@@ -52,6 +54,7 @@ __all__ = [
     "Forbidden",
     "Interrupted",
     "InvalidTransition",
+    "LenientDecoder",
     "MetricsSampler",
     "ModelRejected",
     "NodeConfig",

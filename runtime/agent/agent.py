@@ -7,7 +7,8 @@ What each answer makes the agent do:
 - 404 ``not_registered`` / ``model_not_supported``: a model went away; ``GET /v0/models`` refreshes the
   desired set (its files are deleted, its report dropped) and the heartbeat is sent again at once.
 - 404 ``node_not_found``: the server forgot the node (deleted, or a new database); register again.
-- 409 ``invalid_transition``: the server holds another state than the agent believed; that model is
+- 409 ``invalid_transition``: the server holds another state than the agent believed; the model whose
+  report the error's ``pointer`` names (``/models/<index>...``; every model when it names none) is
   resynchronised through ``failed`` (``report.Reporter``) and the heartbeat is sent again at once.
 - No answer, a timeout or a 5xx: logged, then retried with backoff (up to 30 s); downloads go on.
 - 401, or 403 on registration: the token is wrong; ``run_node`` raises (``modelhub node`` exits 1).

@@ -1,6 +1,8 @@
 """The Model Hub server as the node sees it: register, heartbeat and the registered models' manifests.
 
-Bodies are the generated wire types, encoded and decoded with msgspec. Every failure becomes one of
+Bodies are the generated wire types, encoded with msgspec; answers are decoded with
+``wire.LenientDecoder``, which ignores fields this release does not know (a newer server may add
+some). Every failure becomes one of
 the ``ServerError`` classes of ``runtime.agent.errors``; the node token is sent as a bearer token and
 appears in no message.
 """
@@ -24,6 +26,7 @@ from runtime.agent.errors import (
     ServerUnavailable,
     Unauthorized,
 )
+from runtime.agent.wire import LenientDecoder
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -39,6 +42,10 @@ _BY_CODE: dict[str, type[ServerRejected]] = {
     "invalid_transition": InvalidTransition,
 }
 _JSON = {"content-type": "application/json"}
+_NODE = LenientDecoder(Node)
+_HEARTBEAT_RESPONSE = LenientDecoder(HeartbeatResponse)
+_MANIFESTS = LenientDecoder(list[ModelManifest])
+_ERROR = LenientDecoder(ErrorBody)
 
 
 class ServerClient:
@@ -90,7 +97,7 @@ class ServerClient:
             ServerUnavailable: No usable answer.
         """
         response = await self._send("POST", "/v0/nodes", msgspec.json.encode(registration))
-        return _decode(response, Node)
+        return _decode(response, _NODE)
 
     async def heartbeat(self, runtime_id: str, heartbeat: Heartbeat) -> HeartbeatResponse:
         """``POST /v0/nodes/{runtime_id}/heartbeat``: report; the answer holds the desired set.
@@ -106,12 +113,12 @@ class ServerClient:
         """
         path = f"/v0/nodes/{quote(runtime_id, safe='')}/heartbeat"
         response = await self._send("POST", path, msgspec.json.encode(heartbeat), forbidden=NodePending)
-        return _decode(response, HeartbeatResponse)
+        return _decode(response, _HEARTBEAT_RESPONSE)
 
     async def models(self) -> list[ModelManifest]:
         """``GET /v0/models``: every registered model with its manifest."""
         response = await self._send("GET", "/v0/models")
-        return _decode(response, list[ModelManifest])
+        return _decode(response, _MANIFESTS)
 
     async def _send(
         self, method: str, path: str, body: bytes | None = None, *, forbidden: type[ServerRejected] = Forbidden
@@ -124,20 +131,22 @@ class ServerClient:
             return response
         if response.status_code >= 500 or response.status_code == 429:
             raise ServerUnavailable(f"{method} {path}: HTTP {response.status_code}")
+        pointer: str | None = None
         try:
-            detail = msgspec.json.decode(response.content, type=ErrorBody).error
+            detail = _ERROR.decode(response.content).error
             code, message = detail.code, detail.message
+            pointer = detail.pointer if isinstance(detail.pointer, str) else None
         except msgspec.DecodeError:
             code, message = "unknown", response.text[:200] or response.reason_phrase
         status = response.status_code
         by_status: dict[int, type[ServerRejected]] = {401: Unauthorized, 403: forbidden}
         kind = by_status.get(status) or _BY_CODE.get(code, ServerRejected)
-        raise kind(status, code, message)
+        raise kind(status, code, message, pointer)
 
 
-def _decode(response: httpx.Response, kind: type[T]) -> T:
+def _decode(response: httpx.Response, decoder: LenientDecoder[T]) -> T:
     try:
-        return msgspec.json.decode(response.content, type=kind)
+        return decoder.decode(response.content)
     except msgspec.DecodeError as error:
         path = response.request.url.path
         raise ServerUnavailable(f"{path}: the answer does not match the wire types: {error}") from error

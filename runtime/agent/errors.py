@@ -7,7 +7,7 @@ Hierarchy::
     ├── CacheError                 the cache directory cannot be used (not ours, a file name escapes it)
     ├── ServerError                talking to the Model Hub server
     │   ├── ServerUnavailable      no answer, a timeout, a 5xx or an unreadable body: back off, try again
-    │   └── ServerRejected         a 4xx with the error body ``{"error": {code, message}}``
+    │   └── ServerRejected         a 4xx with the error body ``{"error": {code, message, pointer?}}``
     │       ├── Unauthorized       401: the token is wrong (fatal)
     │       ├── Forbidden          403 on registration: not a node token (fatal)
     │       ├── NodePending        403 on a heartbeat: the node waits for approval; keep trying
@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import re
 
-_REPORT_INDEX = re.compile(r"^models\[(\d+)\]")
+_REPORT_POINTER = re.compile(r"/models/(\d+)(?:/.*)?")
+"""The pointer of a heartbeat report: ``/models/<index>`` or ``/models/<index>/<field>``."""
+_REPORT_MESSAGE = re.compile(r"^models\[(\d+)\]")
+"""How a server of the previous release, which sends no pointer, names the report: ``models[3]: ...``."""
 
 
 class AgentError(Exception):
@@ -57,16 +60,23 @@ class ServerRejected(ServerError):
         status: The HTTP status.
         code: The error code (``not_registered``, ``invalid_transition``, ...).
         message: The server's sentence.
+        pointer: The JSON pointer of the part of the request body at fault, when the server names one.
     """
 
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status, self.code, self.message = status, code, message
+    def __init__(self, status: int, code: str, message: str, pointer: str | None = None) -> None:
+        self.status, self.code, self.message, self.pointer = status, code, message, pointer
         super().__init__(f"{status} {code}: {message}")
 
     @property
     def report_index(self) -> int | None:
-        """The index of the heartbeat report the server objects to, when its message names one."""
-        match = _REPORT_INDEX.match(self.message)
+        """The index of the heartbeat report the server objects to, from the error's pointer.
+
+        Without a pointer (a server of the previous release), the message's ``models[<index>]`` prefix.
+        """
+        if self.pointer is not None:
+            match = _REPORT_POINTER.fullmatch(self.pointer)
+        else:
+            match = _REPORT_MESSAGE.match(self.message)
         return int(match.group(1)) if match else None
 
 

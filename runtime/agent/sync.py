@@ -2,11 +2,16 @@
 
 ``Syncer.apply`` takes each heartbeat answer (every registered model with its manifest): a new model
 gets a task, a changed manifest restarts its task, and a model no longer listed is stopped and its
-directory deleted. A model is ``pending`` until one of its files gets a download slot (``concurrency``
-slots over all models), then ``downloading``, then ``ready``; a failure makes it ``failed`` with the
-reason until the next attempt, after an exponential backoff with jitter. ``bytes_done`` counts
-verified files plus what is on disk of the others, so it grows within an attempt and goes back only
-when a partial file has to be discarded (``report.Reporter`` tells the server about such restarts).
+directory deleted. Each attempt first makes its plan: every file of the model, the shards of a sharded
+safetensors index included (the index, a small JSON file, is fetched first to name them), each with
+its size (the manifest's, the cache's record, else a ``HEAD``). Meanwhile the model is ``pending``; it
+stays so until one of its files gets a download slot (``concurrency`` slots over all models), then it
+is ``downloading``, then ``ready``; a failure makes it ``failed`` with the reason until the next
+attempt, after an exponential backoff with jitter. ``bytes_total`` is the sum over the plan's files
+(a file whose size no one tells counts what is on disk of it), so it is the whole model from the first
+``downloading`` report on; ``bytes_done`` counts verified files plus what is on disk of the others, so
+it grows within an attempt and goes back only when a partial file has to be discarded
+(``report.Reporter`` tells the server about such restarts).
 ``HF_TOKEN`` is sent only to the Hub's own URLs (those of the manifest's repository and its origin),
 never to an artifact's foreign URL.
 """
@@ -86,8 +91,9 @@ class ModelSync:
         self.complete: tuple[FileSpec, ...] = ()
         """Every file of the model, shards included, once it is ready."""
         self._origins = hub_origins(manifest)
-        with contextlib.suppress(AgentError, OSError):
-            self._note(manifest_specs(manifest))
+        self._planning = False
+        with contextlib.suppress(AgentError, OSError):  # what the cache holds, before the task runs
+            self._note(self._expand(manifest_specs(manifest)))
 
     def report(self) -> HeartbeatModelReport:
         """The real state, as a report."""
@@ -139,22 +145,30 @@ class ModelSync:
 
     async def _attempt(self) -> None:
         cache = self.syncer.cache
-        self.files = {}
         specs = manifest_specs(self.manifest)
-        self._note(specs)
-        await self._fetch_all(specs)
-        shards: list[FileSpec] = []
-        for index in filter(is_index, specs):
-            content = await asyncio.to_thread(cache.file_path(self.model_id, index.name).read_bytes)
-            for shard in shard_specs(index, content):
-                shards.append(await self._sized(shard))
-        if shards:
-            self._note(shards)
-            await self._fetch_all(shards)
-        self.complete = (*specs, *shards)
+        self._planning = True  # pending while the plan is made: its sizes are not all known yet
+        try:
+            await self._fetch_all([spec for spec in specs if is_index(spec)])
+            plan = await asyncio.gather(*(self._sized(spec) for spec in self._expand(specs)))
+        finally:
+            self._planning = False
+        self.files = {}
+        self._note(plan)
+        await self._fetch_all(plan)
+        self.complete = tuple(plan)
         removed = cache.prune_model(self.model_id, [spec.name for spec in self.complete])
         if removed:
             logger.info("%s: removed %d files no longer in its manifest", self.model_id, len(removed))
+
+    def _expand(self, specs: Sequence[FileSpec]) -> list[FileSpec]:
+        """``specs`` with each sharded index that is in the cache followed by the shards it names."""
+        cache = self.syncer.cache
+        files: list[FileSpec] = []
+        for spec in specs:
+            files.append(spec)
+            if is_index(spec) and cache.complete(self.model_id, spec) is not None:
+                files.extend(shard_specs(spec, cache.file_path(self.model_id, spec.name).read_bytes()))
+        return files
 
     def _note(self, specs: Iterable[FileSpec]) -> None:
         """Count what the cache holds of ``specs``: verified files in full, partial files as far as they go."""
@@ -167,9 +181,20 @@ class ModelSync:
                 self.files[spec.name] = (resumable_size(cache.file_path(self.model_id, spec.name), spec), spec.size)
 
     async def _sized(self, spec: FileSpec) -> FileSpec:
-        """``spec`` with its size: from the cache's record when complete, else from a ``HEAD``."""
+        """``spec`` with its size: the manifest's, the cache's record when complete, else a ``HEAD``'s.
+
+        A ``HEAD`` that fails or tells no size leaves it unknown: the ``GET`` reports what is wrong.
+        """
+        if spec.size is not None:
+            return spec
         known = self.syncer.cache.complete(self.model_id, spec)
-        size = known.size if known is not None else await remote_size(self.syncer.client, spec.url, self._headers(spec))
+        if known is not None:
+            return replace(spec, size=known.size)
+        try:
+            size = await remote_size(self.syncer.client, spec.url, self._headers(spec))
+        except DownloadError as error:
+            logger.debug("%s: no size for %s (%s)", self.model_id, spec.name, error.reason)
+            return spec
         return replace(spec, size=size)
 
     async def _fetch_all(self, specs: Sequence[FileSpec]) -> None:
@@ -194,7 +219,8 @@ class ModelSync:
         syncer = self.syncer
         target = syncer.cache.file_path(self.model_id, spec.name)
         async with syncer.slots:
-            self.state = NodeModelState.downloading
+            if not self._planning:
+                self.state = NodeModelState.downloading
             if syncer.cache.present(self.model_id, spec) is not None:
                 adopt(target, spec)  # verified before, but not against this sha256: check it on disk
             else:

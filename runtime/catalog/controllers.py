@@ -14,11 +14,19 @@ from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import FromPath, JSONBody
 from litestar.types import ASGIApp
 
-from generated.types import ErrorBody, HubItem, ModelManifest, OpenAiModel, OpenAiModelList, RegisterRequest
+from generated.types import (
+    ErrorBody,
+    HubItem,
+    ModelDetail,
+    ModelManifest,
+    OpenAiModel,
+    OpenAiModelList,
+    RegisterRequest,
+)
 from runtime.auth import ADMIN, NODE_OR_ADMIN, READ
 from runtime.catalog.services import openai_model, openai_models
 from runtime.deps import Services
-from runtime.errors import AppClientError
+from runtime.errors import AppClientError, ModelNotSupported
 from runtime.preencoded import PreEncoded, request_header
 
 _ERRORS = {
@@ -64,7 +72,7 @@ class ModelsController(Controller):
         operation_id="listHub",
         operation_class=_HubOperation,
         roles=READ,
-        summary="Every catalog model with its status, per-node progress and Hugging Face stats",
+        summary="Every catalog model with its status, node counts, byte sums and Hugging Face stats",
         responses={200: ResponseSpec(list[HubItem], description="The hub, in catalog order"), **_ERRORS},
     )
     async def hub(self, request: Request[Any, Any, Any]) -> ASGIApp:
@@ -100,6 +108,18 @@ class ModelsController(Controller):
         model_id = services.lifecycle.resolve(_set(data.model_id), _set(data.repo), _set(data.filename))
         await services.lifecycle.register(model_id)
         return services.hub.item(model_id)
+
+    @get(
+        "/{model_id:str}",
+        operation_id="getModel",
+        roles=READ,
+        responses={404: ResponseSpec(ErrorBody, description="model_not_supported"), **_ERRORS},
+    )
+    async def detail(self, model_id: FromPath[str], services: NamedDependency[Services]) -> ModelDetail:
+        """One catalog model: its hub item plus every node's report on it, by runtime id."""
+        if model_id not in services.lifecycle.catalog:
+            raise ModelNotSupported(f"{model_id!r} is not in the catalog.")
+        return services.hub.detail(model_id)
 
     @delete(
         "/{model_id:str}",

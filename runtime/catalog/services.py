@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from generated.catalog import CATALOG
-from generated.types import HubItem, ModelManifest, ModelStatus, OpenAiModel, OpenAiModelList
+from generated.types import HubItem, ModelDetail, ModelManifest, ModelStatus, OpenAiModel, OpenAiModelList
 from runtime.catalog.manifests import manifest
 from runtime.hf.services import key_of
 
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from generated.types import HfInfo, SupportedModel
     from runtime.hf.cache import Key
     from runtime.hf.services import HfStatsService
-    from runtime.nodes.services import Change, LifecycleService
+    from runtime.lifecycle.service import Change, LifecycleService
 
 _encoder = msgspec.json.Encoder()
 
@@ -36,13 +35,15 @@ def etag_of(body: bytes) -> bytes:
 
 
 def hub_item(model: SupportedModel, lifecycle: LifecycleService, hf_info: HfInfo | None) -> HubItem:
-    """A catalog model merged with its lifecycle and Hugging Face stats."""
-    view = lifecycle.view(model.id)
+    """A catalog model merged with its lifecycle aggregates and Hugging Face stats."""
+    aggregate = lifecycle.aggregate(model.id)
     return HubItem(
         **msgspec.structs.asdict(model),
-        status=view.status,
-        progress=view.progress,
-        nodes=view.nodes,
+        status=aggregate.status,
+        progress=aggregate.progress,
+        node_counts=aggregate.node_counts,
+        bytes_done=aggregate.bytes_done,
+        bytes_total=aggregate.bytes_total,
         hf_info=hf_info,
     )
 
@@ -50,24 +51,23 @@ def hub_item(model: SupportedModel, lifecycle: LifecycleService, hf_info: HfInfo
 class HubCache:
     """Pre-encoded hub items, refreshed per model when the lifecycle reports a change."""
 
-    def __init__(
-        self, lifecycle: LifecycleService, hf: HfStatsService | None = None, catalog: Sequence[SupportedModel] = CATALOG
-    ) -> None:
-        """Encode every item once and listen for changes of lifecycle and of Hugging Face stats."""
+    def __init__(self, lifecycle: LifecycleService, hf: HfStatsService | None = None) -> None:
+        """Encode every item of the lifecycle's catalog once; ``on_change`` and ``on_hf`` keep them current."""
         self.lifecycle = lifecycle
         self.hf = hf
-        self.catalog = catalog
-        self._index = {model.id: position for position, model in enumerate(catalog)}
-        self._search = [" ".join((model.name, model.description, *model.tags)).casefold() for model in catalog]
-        self._fragments = [self._encode(model) for model in catalog]
+        self.catalog: Sequence[SupportedModel] = list(lifecycle.catalog.values())
+        self._index = {model.id: position for position, model in enumerate(self.catalog)}
+        self._search = [" ".join((model.name, model.description, *model.tags)).casefold() for model in self.catalog]
+        self._fragments = [self._encode(model) for model in self.catalog]
         self._bodies: dict[str, tuple[bytes, bytes]] = {}
         self._stale: set[str] = set()
-        lifecycle.listeners.append(self._on_change)
-        if hf is not None:
-            by_key: dict[Key, list[str]] = {}
-            for model in catalog:
-                by_key.setdefault(key_of(model), []).append(model.id)
-            hf.listeners.append(lambda keys: self._mark([m for key in keys for m in by_key.get(key, [])]))
+        self._by_key: dict[Key, list[str]] = {}
+        for model in self.catalog:
+            self._by_key.setdefault(key_of(model), []).append(model.id)
+
+    def models_of(self, keys: Iterable[Key]) -> list[str]:
+        """The catalog models whose Hugging Face stats live under ``keys``."""
+        return [model_id for key in keys for model_id in self._by_key.get(key, [])]
 
     def _hf_info(self, model: SupportedModel) -> HfInfo | None:
         return self.hf.info(key_of(model)) if self.hf is not None else None
@@ -75,8 +75,13 @@ class HubCache:
     def _encode(self, model: SupportedModel) -> bytes:
         return _encoder.encode(hub_item(model, self.lifecycle, self._hf_info(model)))
 
-    def _on_change(self, change: Change) -> None:
+    def on_change(self, change: Change) -> None:
+        """A lifecycle listener: the models whose aggregates changed are re-encoded on the next read."""
         self._mark(change.models)
+
+    def on_hf(self, keys: set[Key]) -> None:
+        """A Hugging Face stats listener: the models under ``keys`` show new stats."""
+        self._mark(self.models_of(keys))
 
     def _mark(self, model_ids: Iterable[str]) -> None:
         # Re-encoding waits for the next read: a burst of heartbeats costs one encoding, not one each.
@@ -126,25 +131,34 @@ class HubCache:
         model = self.catalog[self._index[model_id]]
         return hub_item(model, self.lifecycle, self._hf_info(model))
 
+    def hf_info(self, model_id: str) -> HfInfo | None:
+        """What the hub shows of a model's Hugging Face stats now."""
+        return self._hf_info(self.catalog[self._index[model_id]])
+
+    def detail(self, model_id: str) -> ModelDetail:
+        """One hub item with every node's report on the model (GET /v0/models/{model_id})."""
+        item = self.item(model_id)
+        return ModelDetail(**msgspec.structs.asdict(item), nodes=self.lifecycle.model_rows(model_id))
+
 
 class ManifestCache:
     """The registered models' manifests, encoded once per change of the registered set."""
 
     def __init__(self, lifecycle: LifecycleService, endpoint: str) -> None:
-        """Build the manifests now and whenever a model is registered or removed."""
+        """Build the manifests now; ``on_change`` rebuilds them when a model is registered or removed."""
         self.lifecycle = lifecycle
         self.endpoint = endpoint
         self.manifests: list[ModelManifest] = []
         self.encoded = b"[]"
         self._rebuild()
-        lifecycle.listeners.append(self._on_change)
 
     def _rebuild(self) -> None:
         catalog = self.lifecycle.catalog
         self.manifests = [manifest(catalog[model_id], self.endpoint) for model_id in self.lifecycle.registered_ids()]
         self.encoded = _encoder.encode(self.manifests)
 
-    def _on_change(self, change: Change) -> None:
+    def on_change(self, change: Change) -> None:
+        """A lifecycle listener."""
         if change.registrations:
             self._rebuild()
 

@@ -9,10 +9,8 @@ receives the events in seq order and a client may resume on any replica. A seq i
 than anything the server holds instead of pointing at unrelated events. The numbers stay below 2**53,
 so JavaScript reads them exactly.
 
-On the channel a message is ``b"<seq>\n"`` followed by what the publisher gave: a route line and the
-event's JSON written with ``"seq":0``; ``split`` takes the number off and ``EventStream`` writes it
-in. An empty message is a gap marker: the backend lost events (Redis went away), and every client
-must resynchronise.
+The message format (route line, ``"seq":0``, the number in front, the gap marker) is
+``runtime.events.wire``'s; this module only takes the number.
 """
 
 from __future__ import annotations
@@ -27,6 +25,8 @@ from litestar.channels.backends.redis import RedisChannelsPubSubBackend
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from runtime.events.wire import GAP, numbered
+
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Callable, Iterable
 
@@ -39,15 +39,14 @@ __all__ = [
     "backend_for",
     "next_seq",
     "now_us",
-    "split",
 ]
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "modelhub:events"
-GAP = b""
 SEQ_KEY = "modelhub:events:seq"
 
+# The Lua twin of wire.numbered: "<seq>\n" in front of the publisher's message.
 _PUBLISH = """
 local seq = redis.call('INCR', KEYS[1])
 local floor = tonumber(ARGV[2])
@@ -73,12 +72,6 @@ def next_seq(previous: int, clock: Callable[[], int] = now_us) -> int:
     return max(previous + 1, clock())
 
 
-def split(message: bytes) -> tuple[int, bytes]:
-    """A channel message as (seq, the rest: the publisher's route line and the event with ``"seq":0``)."""
-    head, _, body = message.partition(b"\n")
-    return int(head), body
-
-
 class SequencedMemoryBackend(MemoryChannelsBackend):
     """The in-memory backend (one process), numbering events as it publishes them."""
 
@@ -95,7 +88,7 @@ class SequencedMemoryBackend(MemoryChannelsBackend):
     async def publish(self, data: bytes, channels: Iterable[str]) -> None:
         """Number ``data`` and publish it."""
         self._seq = next_seq(self._seq, self._clock)
-        await super().publish(b"%d\n" % self._seq + data, channels)
+        await super().publish(numbered(self._seq, data), channels)
 
 
 class SequencedRedisBackend(RedisChannelsPubSubBackend):

@@ -9,12 +9,12 @@ connection with 1009, as RFC 6455 prescribes for a message too big to process.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from generated.types import ClientOp, PingOp, SubscribeOp, UnsubscribeOp
+from runtime.events import topics as grammar
 
 if TYPE_CHECKING:
     from collections.abc import Container
@@ -24,7 +24,6 @@ __all__ = ["MAX_FRAME_BYTES", "OPS", "ProtocolError", "parse_op", "topic_error"]
 MAX_FRAME_BYTES = 64 * 1024
 OPS = ("subscribe", "unsubscribe", "ping")
 
-_TOPIC = re.compile(r"(models|nodes|metrics)|(model|node|metrics):(.+)", re.DOTALL)
 _decode_op = msgspec.json.Decoder(ClientOp).decode
 
 
@@ -46,11 +45,12 @@ def topic_error(topic: object, model_ids: Container[str]) -> str | None:
     """
     if not isinstance(topic, str):
         return f"a topic is a string, not {type(topic).__name__}"
-    match = _TOPIC.fullmatch(topic)
-    if match is None:
+    parsed = grammar.parse(topic)
+    if parsed is None:
         return f"unknown topic {topic!r}; topics are models, model:<id>, nodes, node:<id>, metrics, metrics:<id>"
-    if match.group(2) == "model" and match.group(3) not in model_ids:
-        return f"unknown topic {topic!r}: {match.group(3)!r} is not in the catalog"
+    kind, key = parsed
+    if kind == "model" and key not in model_ids:
+        return f"unknown topic {topic!r}: {key!r} is not in the catalog"
     return None
 
 

@@ -1,56 +1,104 @@
-"""Turns each change of the lifecycle service into events on the channel: the only place events come from.
+"""Turns lifecycle changes and Hugging Face refreshes into events: the only place events come from.
 
-A ``Change`` names what one command changed (models, nodes with their previous and new status,
-nodes whose metrics were reported or went stale); this listener publishes one event for each:
-``NodeStatusChanged``, ``ModelStatusChanged``, ``MetricsUpdated``, in that order. The offline timer
-and metrics going stale are lifecycle commands like any other (``LifecycleService.expire``), so they
-publish without any request arriving.
+A ``Change`` names what one command changed; this listener publishes, in this order:
+``NodeStatusChanged`` (status or ``synced``) on ``nodes`` and ``node:<id>``; ``NodeModelChanged`` on
+``model:<model_id>`` and ``node:<runtime_id>``; ``ModelStatusChanged`` (the aggregates, no per-node
+list) on ``models`` and ``model:<id>``; ``MetricsUpdated`` on ``metrics`` and ``metrics:<id>``.
+``HfStatsUpdated`` comes from the Hugging Face stats service when a refresh changes what the hub shows.
+The offline timer and stall detection are lifecycle commands like any other, so they publish without
+any request arriving.
 
-Progress is coalesced per model: an event that changes only byte counts (same status, same nodes
-in the same states) waits until 250 ms have passed since that model's last event, and then carries
-the model's state at that moment; anything else goes out at once. So a node reporting every few
-milliseconds costs at most four events a second per model, and a status change is never delayed.
+Coalescing: an event that changes only byte counts or metrics — a model's aggregates with the same
+status and node counts, one (model, node) row with the same state, total, stall and error, a node's
+metrics that stay fresh — waits until
+``progress_interval`` has passed since the last event of that model (of that pair), and then carries
+the state at that moment; anything else goes out at once. A node reporting every few milliseconds
+costs at most 1 / ``progress_interval`` events a second per model and per pair, and a status change
+is never delayed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
 
-from generated.types import MetricsUpdated, ModelStatusChanged, NodeStatusChanged
+from generated.types import HfStatsUpdated, MetricsUpdated, ModelStatusChanged, NodeModelChanged, NodeStatusChanged
 from runtime.errors import NodeNotFound
+from runtime.events import topics
+from runtime.events.wire import message
+from runtime.lifecycle.service import rfc3339
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
+    from datetime import datetime
 
-    from runtime.nodes.derive import ModelView
-    from runtime.nodes.services import Change, LifecycleService
+    from generated.types import HfInfo
+    from runtime.lifecycle.service import Change, LifecycleService, Pair
 
-__all__ = ["EventPublisher", "rfc3339"]
+__all__ = ["EventPublisher"]
 
 _encode = msgspec.json.Encoder().encode
+K = TypeVar("K", bound="Hashable")
 
 
-def rfc3339(moment: datetime) -> str:
-    """A UTC time as RFC 3339 with a Z, as every ``ts`` on the wire."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+class Coalescer(Generic[K]):
+    """Per key: send at once when the shape changed or the interval passed, else once when it passes."""
 
+    def __init__(self, send: Callable[[K, datetime], None], interval: float, monotonic: Callable[[], float]) -> None:
+        """Call ``send(key, changed_at)`` when an event of ``key`` is due."""
+        self.send = send
+        self.interval = interval
+        self.monotonic = monotonic
+        self.shapes: dict[K, Hashable] = {}
+        self._last_sent: dict[K, float] = {}
+        self._waiting: dict[K, tuple[asyncio.TimerHandle, datetime]] = {}
 
-def _shape(view: ModelView) -> Hashable:
-    """What of a model's view is more than progress: a change here is published at once."""
-    return view.status, tuple((node.runtime_id, node.state, node.bytes_total, node.error) for node in view.nodes)
+    def changed(self, key: K, shape: Hashable, now: datetime) -> None:
+        """``key`` changed to ``shape`` at ``now``."""
+        waited = self.monotonic() - self._last_sent.get(key, float("-inf"))
+        if shape != self.shapes.get(key) or waited >= self.interval:
+            self.sent(key, shape)
+            self.send(key, now)
+        elif key in self._waiting:
+            handle, _ = self._waiting[key]
+            self._waiting[key] = (handle, now)  # the later change's time; the state is read when it fires
+        else:
+            handle = asyncio.get_running_loop().call_later(self.interval - waited, self._fire, key)
+            self._waiting[key] = (handle, now)
+
+    def sent(self, key: K, shape: Hashable) -> None:
+        """Record that ``key`` went out with ``shape`` now (cancelling a waiting event)."""
+        waiting = self._waiting.pop(key, None)
+        if waiting is not None:
+            waiting[0].cancel()
+        self.shapes[key] = shape
+        self._last_sent[key] = self.monotonic()
+
+    def forget(self, key: K) -> None:
+        """Drop what is known of ``key`` (it is gone)."""
+        waiting = self._waiting.pop(key, None)
+        if waiting is not None:
+            waiting[0].cancel()
+        self.shapes.pop(key, None)
+        self._last_sent.pop(key, None)
+
+    def _fire(self, key: K) -> None:
+        _, changed_at = self._waiting.pop(key)
+        self._last_sent[key] = self.monotonic()
+        self.send(key, changed_at)
+
+    def close(self) -> None:
+        """Drop every waiting event."""
+        for handle, _ in self._waiting.values():
+            handle.cancel()
+        self._waiting.clear()
 
 
 class EventPublisher:
-    r"""A lifecycle listener that publishes events.
-
-    Each message is ``b"<kind> <id>\n"`` (kind: model, node or metrics; what ``EventStream`` routes
-    by, without parsing the JSON) followed by the event with ``"seq":0`` (the backend numbers it).
-    """
+    """A lifecycle listener that publishes events through ``publish`` (bytes in ``wire.message`` format)."""
 
     def __init__(
         self,
@@ -63,80 +111,131 @@ class EventPublisher:
         """Publish through ``publish``; ``attach`` starts listening."""
         self.lifecycle = lifecycle
         self.publish = publish
-        self.progress_interval = progress_interval
-        self.monotonic = monotonic
-        self._shapes: dict[str, Hashable] = {}
-        self._last_sent: dict[str, float] = {}
-        self._waiting: dict[str, tuple[asyncio.TimerHandle, datetime]] = {}
+        self._models: Coalescer[str] = Coalescer(self._send_model, progress_interval, monotonic)
+        self._rows: Coalescer[Pair] = Coalescer(self._send_row, progress_interval, monotonic)
+        self._metrics: Coalescer[str] = Coalescer(self._send_metrics, progress_interval, monotonic)
+        self._attached = False
 
     def attach(self) -> None:
         """Listen from now on; the state loaded at start is what snapshots show, not events."""
         for model_id in self.lifecycle.catalog:
-            self._shapes[model_id] = _shape(self.lifecycle.view(model_id))
+            self._models.shapes[model_id] = self._model_shape(model_id)
         self.lifecycle.listeners.append(self.on_change)
+        self._attached = True
 
     def close(self) -> None:
-        """Stop listening and drop progress events still waiting (the server is stopping)."""
+        """Stop listening and drop events still waiting (the server is stopping)."""
         if self.on_change in self.lifecycle.listeners:
             self.lifecycle.listeners.remove(self.on_change)
-        for handle, _ in self._waiting.values():
-            handle.cancel()
-        self._waiting.clear()
+        self._attached = False
+        self._models.close()
+        self._rows.close()
+        self._metrics.close()
 
     def on_change(self, change: Change) -> None:
         """Publish the events of one change."""
         now = self.lifecycle.clock()
         ts = rfc3339(now)
         for runtime_id, (previous, status) in sorted(change.nodes.items()):
-            if previous != status:
-                event = NodeStatusChanged(seq=0, ts=ts, runtime_id=runtime_id, status=status, previous=previous)
-                self.publish(b"node %s\n%s" % (runtime_id.encode(), _encode(event)))
+            self._node_changed(runtime_id, previous, status, ts, change.removed_names.get(runtime_id, ""))
+        for pair in sorted(change.node_models):
+            shape = self.lifecycle.row_shape(*pair)
+            if shape is None:
+                self._rows.forget(pair)
+                self._send_row(pair, now)
+            else:
+                self._rows.changed(pair, shape, now)
         for model_id in sorted(change.models):
-            self._model_changed(model_id, now)
+            self._models.changed(model_id, self._model_shape(model_id), now)
         for runtime_id in sorted(change.metrics):
-            self._metrics_changed(runtime_id, ts)
+            self._metrics.changed(runtime_id, self._metrics_shape(runtime_id), now)
 
-    def _model_changed(self, model_id: str, now: datetime) -> None:
-        view = self.lifecycle.view(model_id)
-        shape = _shape(view)
-        waited = self.monotonic() - self._last_sent.get(model_id, float("-inf"))
-        if shape != self._shapes.get(model_id) or waited >= self.progress_interval:
-            self._send_model(model_id, now)
-        elif model_id in self._waiting:
-            handle, _ = self._waiting[model_id]
-            self._waiting[model_id] = (handle, now)  # the later change's time; the state is read when it fires
-        else:
-            handle = asyncio.get_running_loop().call_later(
-                self.progress_interval - waited, self._send_waiting, model_id
+    def on_hf_info(self, model_id: str, hf_info: HfInfo | None, now: datetime) -> None:
+        """A Hugging Face refresh changed what the hub shows of ``model_id``."""
+        if not self._attached:
+            return
+        event = HfStatsUpdated(seq=0, ts=rfc3339(now), model_id=model_id, hf_info=hf_info)
+        self.publish(message((topics.MODELS, topics.model(model_id)), _encode(event)))
+
+    def _model_shape(self, model_id: str) -> Hashable:
+        aggregate = self.lifecycle.aggregate(model_id)
+        return aggregate.status, aggregate.node_counts
+
+    def _node_changed(self, runtime_id: str, previous: object, status: object, ts: str, removed_name: str) -> None:
+        try:
+            node = self.lifecycle.node(runtime_id)
+            machine_name, synced = node.machine_name, node.synced
+        except NodeNotFound:
+            machine_name, synced = removed_name, False  # deleted: status null says so
+        event = NodeStatusChanged(
+            seq=0,
+            ts=ts,
+            runtime_id=runtime_id,
+            machine_name=machine_name,
+            status=status,  # type: ignore[arg-type]
+            previous=previous,  # type: ignore[arg-type]
+            synced=synced,
+        )
+        self.publish(message((topics.NODES, topics.node(runtime_id)), _encode(event)))
+
+    def _send_row(self, pair: Pair, changed_at: datetime) -> None:
+        model_id, runtime_id = pair
+        row = self.lifecycle.row(model_id, runtime_id)
+        if row is None:
+            event = NodeModelChanged(
+                seq=0,
+                ts=rfc3339(changed_at),
+                model_id=model_id,
+                runtime_id=runtime_id,
+                state=None,
+                bytes_done=0,
+                bytes_total=0,
+                bytes_per_second=None,
+                eta_seconds=None,
+                stalled=False,
+                error=None,
             )
-            self._waiting[model_id] = (handle, now)
-
-    def _send_waiting(self, model_id: str) -> None:
-        _, changed_at = self._waiting[model_id]
-        self._send_model(model_id, changed_at)
+        else:
+            event = NodeModelChanged(
+                seq=0,
+                ts=rfc3339(changed_at),
+                model_id=model_id,
+                runtime_id=runtime_id,
+                state=row.state,
+                bytes_done=row.bytes_done,
+                bytes_total=row.bytes_total,
+                bytes_per_second=row.bytes_per_second,
+                eta_seconds=row.eta_seconds,
+                stalled=row.stalled,
+                error=row.error,
+            )
+        self.publish(message((topics.model(model_id), topics.node(runtime_id)), _encode(event)))
 
     def _send_model(self, model_id: str, changed_at: datetime) -> None:
-        waiting = self._waiting.pop(model_id, None)
-        if waiting is not None:
-            waiting[0].cancel()
-        view = self.lifecycle.view(model_id)
-        self._shapes[model_id] = _shape(view)
-        self._last_sent[model_id] = self.monotonic()
+        aggregate = self.lifecycle.aggregate(model_id)
         event = ModelStatusChanged(
             seq=0,
             ts=rfc3339(changed_at),
             model_id=model_id,
-            status=view.status,
-            progress=view.progress,
-            nodes=view.nodes,
+            status=aggregate.status,
+            progress=aggregate.progress,
+            node_counts=aggregate.node_counts,
+            bytes_done=aggregate.bytes_done,
+            bytes_total=aggregate.bytes_total,
         )
-        self.publish(b"model %s\n%s" % (model_id.encode(), _encode(event)))
+        self.publish(message((topics.MODELS, topics.model(model_id)), _encode(event)))
 
-    def _metrics_changed(self, runtime_id: str, ts: str) -> None:
+    def _metrics_shape(self, runtime_id: str) -> Hashable:
+        """Metrics coalesce like progress; going stale (or fresh again) is sent at once."""
+        return self.lifecycle.metrics_stale(runtime_id)
+
+    def _send_metrics(self, runtime_id: str, changed_at: datetime) -> None:
         try:
             node = self.lifecycle.node(runtime_id)
         except NodeNotFound:
-            return  # deleted in the same change; its NodeStatusChanged says so
+            self._metrics.forget(runtime_id)
+            return  # deleted; its NodeStatusChanged says so
+        ts = rfc3339(changed_at)
         event = MetricsUpdated(
             seq=0,
             ts=node.last_heartbeat_at or ts,
@@ -144,4 +243,4 @@ class EventPublisher:
             metrics=node.metrics,
             stale=node.metrics_stale,
         )
-        self.publish(b"metrics %s\n%s" % (runtime_id.encode(), _encode(event)))
+        self.publish(message((topics.METRICS, topics.metrics(runtime_id)), _encode(event)))

@@ -1,9 +1,10 @@
 """The ``Snapshot`` frames: a topic's current state, sent on subscribe and after ``ResyncRequired``.
 
 ``models`` is the hub list (the same bytes as ``GET /v0/models/hub``, pre-encoded by ``HubCache``);
-``model:<id>`` that one item; ``nodes`` and ``node:<id>`` nodes as ``GET /v0/nodes`` shows them;
-``metrics`` and ``metrics:<id>`` each node's latest metrics with their stale flag. A node topic for
-a node that has not registered yet has no items.
+``model:<id>`` that model's detail (``GET /v0/models/{id}``: the item and every node's row);
+``nodes`` the nodes as ``GET /v0/nodes`` shows them, ``node:<id>`` that node's detail
+(``GET /v0/nodes/{id}``); ``metrics`` and ``metrics:<id>`` each node's latest metrics with their
+stale flag. A node topic for a node that has not registered yet has no items.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import msgspec
 
 from generated.types import MetricsState
 from runtime.errors import NodeNotFound
+from runtime.events import topics
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from generated.types import Node
     from runtime.catalog.services import HubCache
-    from runtime.nodes.services import LifecycleService
+    from runtime.lifecycle.service import LifecycleService
 
 __all__ = ["Snapshots"]
 
@@ -55,12 +57,15 @@ class Snapshots:
         return f'{{"type":"Snapshot","topic":{_encode(topic).decode()},"items":{self._items(topic).decode()}}}'
 
     def _items(self, topic: str) -> bytes:
-        kind, _, key = topic.partition(":")
-        if kind == "models":
-            return self.hub.body()[0]
-        if kind == "model":
-            return b"[" + self.hub.fragment(key) + b"]"
-        nodes = self.lifecycle.nodes() if not key else self._node(key)
+        kind, key = topics.parse(topic) or ("", None)
+        if kind == "model" and key is not None:
+            return _encode([self.hub.detail(key)])
+        if kind == "node" and key is not None:
+            try:
+                return _encode([self.lifecycle.node_detail(key)])
+            except NodeNotFound:
+                return b"[]"
+        nodes = self.lifecycle.nodes() if key is None else self._node(key)
         if kind == "metrics":
             return _encode([_metrics(node) for node in nodes])
         return _encode(nodes)

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from generated.types import ErrorFrame, Subscribed, SubscribeOp, UnsubscribeOp
-from runtime.events.backends import CHANNEL, GAP, now_us, split
+from runtime.events.backends import CHANNEL, now_us
+from runtime.events.wire import GAP, parse
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -40,8 +41,6 @@ __all__ = ["EventStream"]
 logger = logging.getLogger(__name__)
 
 _encode = msgspec.json.Encoder().encode
-_PLURAL = {b"model": "models", b"node": "nodes", b"metrics": "metrics"}
-_SINGULAR = {b"model": "model:", b"node": "node:", b"metrics": "metrics:"}
 RESYNC = '{"type":"ResyncRequired"}'
 PONG = '{"type":"Pong"}'
 HEARTBEAT = '{"type":"Heartbeat"}'
@@ -75,7 +74,7 @@ class EventStream:
         """Times a client was sent ResyncRequired after falling behind or a gap."""
         self.connections: set[Connection] = set()
         self._by_topic: defaultdict[str, set[Connection]] = defaultdict(set)
-        self._ring: deque[tuple[int, str, str, str]] = deque()  # seq, plural topic, singular topic, frame
+        self._ring: deque[tuple[int, tuple[str, ...], str]] = deque()  # seq, topics, frame
         self.listening = asyncio.Event()
 
     # ----------------------------------------------------------------- the channel
@@ -92,22 +91,20 @@ class EventStream:
         if message == GAP:
             self.gap()
             return
-        seq, rest = split(message)
-        route, _, body = rest.partition(b"\n")
+        seq, topics, frame = parse(message)
         if seq <= self.last_seq:
             logger.warning("events: seq went back from %d to %d; resynchronising", self.last_seq, seq)
             self.gap()
             self.horizon = seq - 1  # a new numbering: what follows is complete from here
         self.last_seq = seq
-        kind, _, key = route.partition(b" ")
-        plural, singular = _PLURAL[kind], _SINGULAR[kind] + key.decode()
-        frame = body.replace(b',"seq":0,', b',"seq":%d,' % seq, 1).decode()
-        self._ring.append((seq, plural, singular, frame))
+        self._ring.append((seq, topics, frame))
         if len(self._ring) > self.replay_size:
             self.horizon = self._ring.popleft()[0]
-        subscribed = self._by_topic.get(plural)
-        one = self._by_topic.get(singular)
-        for connection in (subscribed | one) if subscribed and one else (subscribed or one or ()):
+        groups = [subscribers for topic in topics if (subscribers := self._by_topic.get(topic))]
+        if not groups:
+            return
+        # A connection on several of the event's topics gets the frame once.
+        for connection in groups[0] if len(groups) == 1 else set().union(*groups):
             connection.push(frame)
             self.delivered += 1
 
@@ -171,9 +168,7 @@ class EventStream:
         frames = [self._subscribed(connection)]
         if since is not None and self.reachable(since):
             wanted = set(named)
-            frames += [
-                frame for seq, plural, one, frame in self._ring if seq > since and (plural in wanted or one in wanted)
-            ]
+            frames += [frame for seq, topics, frame in self._ring if seq > since and not wanted.isdisjoint(topics)]
         else:
             if since is not None:
                 frames.append(RESYNC)

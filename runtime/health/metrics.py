@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from runtime.events.stream import EventStream
     from runtime.hf.services import HfStatsService
-    from runtime.nodes.services import LifecycleService
+    from runtime.lifecycle.service import LifecycleService
 
 #: Latency buckets in seconds: the hub answers in well under a millisecond, heartbeats in a few.
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -47,6 +47,19 @@ class _StatusCollector:
             models.add_metric([model_status.value], model_counts.get(model_status.value, 0))
         yield nodes
         yield models
+        yield GaugeMetricFamily(
+            "modelhub_downloads_stalled",
+            "Node-model downloads whose bytes stopped growing for MODELHUB_DOWNLOAD_STALL_AFTER",
+            value=self.lifecycle.stalled_count(),
+        )
+        rates = GaugeMetricFamily(
+            "modelhub_download_bytes_per_second",
+            "Estimated download rate summed over nodes, per model",
+            labels=["model"],
+        )
+        for model_id, rate in sorted(self.lifecycle.download_rates().items()):
+            rates.add_metric([model_id], rate)
+        yield rates
         yield from self._hf()
 
     def _hf(self) -> Iterator[Metric]:

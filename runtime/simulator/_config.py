@@ -11,7 +11,7 @@ from generated.types import NodeRegistration
 
 #: Bytes per second each simulated node fetches each model at, by default (a fast datacentre link).
 DEFAULT_SPEED = 200_000_000
-#: Bytes counted for a manifest file without ``size_bytes`` (e.g. a sharded safetensors index).
+#: Bytes counted for a manifest file without ``size_bytes`` that the catalog does not size either (an artifact).
 DEFAULT_UNKNOWN_SIZE = 100 * 2**20
 #: Heartbeats per second one pooled connection is sized for by default (about 15 ms per round trip).
 REQUESTS_PER_CONNECTION = 64
@@ -61,7 +61,7 @@ class SimulatorConfig:
     timeout: float = 10.0
     """Seconds per HTTP request."""
     unknown_size_bytes: int = DEFAULT_UNKNOWN_SIZE
-    """Bytes counted for a manifest file whose size the server does not give."""
+    """Bytes counted for a manifest file whose size neither the manifest nor the catalog gives (``manifest_size``)."""
     stats_interval: float = 5.0
     """Seconds between two calls of ``on_stats``."""
     connect_timeout: float = 10.0

@@ -17,6 +17,7 @@ import httpx
 import msgspec
 
 from generated.types import ErrorBody
+from runtime.agent.wire import LenientDecoder
 from runtime.simulator._config import KEEPALIVE_EXPIRY
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from runtime.simulator._config import SimulatorConfig
     from runtime.simulator._stats import SimulatorStats
 
-_error = msgspec.json.Decoder(ErrorBody)
+_error = LenientDecoder(ErrorBody)  # a newer server may add fields: ignore them (runtime.agent.wire)
 
 
 class NodeApi:

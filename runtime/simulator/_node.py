@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from generated.catalog import CATALOG_BY_ID
 from generated.types import Heartbeat, HeartbeatModelReport, NodeMetrics, NodeModelState, NodeRegistration
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from generated.types import ModelManifest
     from runtime.simulator._config import SimulatorConfig
 
+#: How a sharded safetensors index is named (as ``runtime.agent.shards`` knows it).
+INDEX_SUFFIX = ".safetensors.index.json"
 #: GPU sizes a simulated GPU node picks from.
 _GPU_SIZES = (24 * 2**30, 48 * 2**30, 80 * 2**30)
 
@@ -40,9 +43,9 @@ class NodePhase(enum.StrEnum):
     pending = "pending"
     """Registered; its heartbeats get 403 until an admin approves it."""
     registering = "registering"
-    """Approved; not every registered model is ready (the server's status)."""
+    """Approved, no heartbeat accepted yet (the server's status)."""
     online = "online"
-    """Every registered model ready (the server's status)."""
+    """Heartbeating (the server's status), whether or not it holds every registered model yet."""
     silent = "silent"
     """Flapping: sends nothing for a while, so the server marks it offline."""
 
@@ -60,8 +63,24 @@ class ModelProgress:
 
 
 def manifest_size(manifest: ModelManifest, unknown_size_bytes: int) -> int:
-    """Bytes to fetch for a model: every file's ``size_bytes``, or ``unknown_size_bytes`` for a file without one."""
-    return sum(file.size_bytes if isinstance(file.size_bytes, int) else unknown_size_bytes for file in manifest.files)
+    """Bytes to fetch for a model: every file a real node fetches for it, as the node agent counts them.
+
+    A file counts its ``size_bytes``. A sharded safetensors index has none in the manifest, which lists
+    neither its shards: a real node reads the shards from the index and their sizes from the Hub, so the
+    simulator counts the catalog's ``size_bytes`` of the model (the index and all its shards). Any other
+    file without a size (an artifact, a model this release's catalog does not know) counts
+    ``unknown_size_bytes``.
+    """
+    model = CATALOG_BY_ID.get(manifest.model_id)
+    total = 0
+    for file in manifest.files:
+        if isinstance(file.size_bytes, int):
+            total += file.size_bytes
+        elif model is not None and file.name == model.recommended_filename and file.name.endswith(INDEX_SUFFIX):
+            total += model.size_bytes
+        else:
+            total += unknown_size_bytes
+    return total
 
 
 class SimNode:

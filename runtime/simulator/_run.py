@@ -9,7 +9,8 @@ keep-alive, a pool of ``config.connections`` connections, and as many requests i
 
 How a node reacts to the server:
 
-* 200: the answer's model list is the desired set (``SimNode.apply``), its status the node's phase.
+* 200: the answer's model list is the desired set (``SimNode.apply``), its status the node's phase
+  (``online`` from the first accepted heartbeat on, whatever its models' states).
 * 403 on a heartbeat: the node waits for approval; it tries again at its next slot.
 * 404 ``not_registered`` (a model was deleted): the node reads ``GET /v0/models``, takes it as the
   truth and sends the heartbeat again at once.
@@ -35,6 +36,7 @@ import httpx
 import msgspec
 
 from generated.types import HeartbeatResponse, ModelManifest, Node
+from runtime.agent.wire import LenientDecoder
 from runtime.simulator._config import SimulatorError
 from runtime.simulator._http import NodeApi, describe, transport_error
 from runtime.simulator._node import NodePhase, SimNode
@@ -51,9 +53,11 @@ _RETRIES = 2
 _ANSWER_CACHE = 64
 
 _encoder = msgspec.json.Encoder()
-_answers = msgspec.json.Decoder(HeartbeatResponse)
-_manifests = msgspec.json.Decoder(list[ModelManifest])
-_node = msgspec.json.Decoder(Node)
+#: The server's answers, decoded as a node agent does: fields this release does not know are ignored
+#: (the server may be a release newer; ``runtime.agent.wire``).
+_answers = LenientDecoder(HeartbeatResponse)
+_manifests = LenientDecoder(list[ModelManifest])
+_node = LenientDecoder(Node)
 #: The server's node statuses that are phases of a simulated node (not ``offline``: a node that sends is not).
 _PHASES = {phase.value: phase for phase in NodePhase if phase not in (NodePhase.starting, NodePhase.silent)}
 
@@ -250,7 +254,7 @@ class Simulator:
             status = _node.decode(response.content).status.value
         except msgspec.DecodeError:
             status = NodePhase.registering.value
-        node.phase = _PHASES.get(status, NodePhase.registering)  # offline: registering on the next heartbeat
+        node.phase = _PHASES.get(status, NodePhase.registering)  # offline: known from before, no heartbeat yet
 
     def _decode_answer(self, content: bytes) -> HeartbeatResponse | None:
         answer = self._answer_cache.get(content)

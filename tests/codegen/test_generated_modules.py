@@ -89,15 +89,31 @@ def test_generated_types_reject_what_the_schema_rejects():
         msgspec.convert({"id": "x", "colour": "red"}, SupportedModel)
     with pytest.raises(msgspec.ValidationError, match="Expected `int` >= 0"):
         msgspec.json.decode(
-            b'{"runtime_id": "n", "state": "ready", "bytes_done": -1, "bytes_total": 1, "error": null}',
-            type=__import__("generated.types", fromlist=["NodeModelProgress"]).NodeModelProgress,
+            b'{"pending": 0, "downloading": -1, "ready": 0, "failed": 0, "stalled": 0, "offline": 0}',
+            type=__import__("generated.types", fromlist=["NodeCounts"]).NodeCounts,
+        )
+    with pytest.raises(msgspec.ValidationError, match="Expected `int` >= 0"):
+        msgspec.json.decode(
+            b'{"runtime_id": "n", "model_id": "m", "state": "ready", "bytes_done": -1, "bytes_total": 1,'
+            b' "bytes_per_second": null, "eta_seconds": null, "stalled": false, "error": null,'
+            b' "updated_at": "2026-01-01T00:00:00Z"}',
+            type=__import__("generated.types", fromlist=["NodeModelDetail"]).NodeModelDetail,
         )
 
 
 def test_hub_item_extends_the_catalog_fields():
     fields = set(HubItem.__struct_fields__)
     assert set(SupportedModel.__struct_fields__) <= fields
-    assert {"status", "progress", "nodes", "hf_info"} <= fields
+    assert {"status", "progress", "node_counts", "bytes_done", "bytes_total", "hf_info"} <= fields
+    assert "nodes" not in fields  # a hub item does not grow with the number of nodes
+
+
+def test_the_details_extend_the_hub_item_and_the_node():
+    from generated.types import ModelDetail, Node, NodeDetail
+
+    assert set(ModelDetail.__struct_fields__) == set(HubItem.__struct_fields__) | {"nodes"}
+    assert set(NodeDetail.__struct_fields__) == set(Node.__struct_fields__) | {"models"}
+    assert "synced" in Node.__struct_fields__
 
 
 def test_lifecycle_tables_come_from_the_schema():
@@ -106,6 +122,8 @@ def test_lifecycle_tables_come_from_the_schema():
     assert {(a.value, b.value): on for (a, b), on in lifecycle.MODEL_STATUS_TRANSITIONS.items()} == edges
     assert lifecycle.MODEL_STATUS_TRANSITIONS[(ModelStatus.available, ModelStatus.registered)] == "register"
     assert (ModelStatus.available, ModelStatus.ready) not in lifecycle.MODEL_STATUS_TRANSITIONS
-    assert (NodeStatus.offline, NodeStatus.registering) in lifecycle.NODE_STATUS_TRANSITIONS
+    assert (NodeStatus.offline, NodeStatus.online) in lifecycle.NODE_STATUS_TRANSITIONS
+    assert (NodeStatus.offline, NodeStatus.registering) not in lifecycle.NODE_STATUS_TRANSITIONS
+    assert (NodeStatus.online, NodeStatus.registering) not in lifecycle.NODE_STATUS_TRANSITIONS
     with pytest.raises(TypeError):
         lifecycle.NODE_STATUS_TRANSITIONS[(NodeStatus.pending, NodeStatus.online)] = "heartbeat"  # type: ignore[index]

@@ -28,8 +28,10 @@ export function label(item: HubItem): string {
 }
 export function describe(frame: ServerFrame): string {
   switch (frame.type) {
-    case "ModelStatusChanged": return frame.model_id;
-    case "NodeStatusChanged": return frame.runtime_id;
+    case "ModelStatusChanged": return `${frame.model_id} ${frame.node_counts.ready}/${frame.bytes_total}`;
+    case "NodeModelChanged": return `${frame.model_id}@${frame.runtime_id}${frame.stalled ? " stalled" : ""}`;
+    case "NodeStatusChanged": return `${frame.machine_name}${frame.synced ? "" : " syncing"}`;
+    case "HfStatsUpdated": return frame.hf_info === null ? frame.model_id : frame.hf_info.freshness;
     case "MetricsUpdated": return frame.runtime_id;
     case "Subscribed": return frame.topics.join(",");
     case "Snapshot": return frame.topic;
@@ -54,6 +56,10 @@ MISUSES = {
         "TS2353",
     ),
     "non-exhaustive-switch": (GOOD_USE.replace('    case "Error": return frame.message;\n', ""), "TS2322"),
+    "hub-item-has-no-node-list": (
+        'import type { HubItem } from "./index";\nexport const n = (item: HubItem) => item.nodes;\n',
+        "TS2339",
+    ),
 }
 
 

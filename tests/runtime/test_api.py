@@ -8,16 +8,24 @@ import pytest
 
 from generated.catalog import CATALOG, CATALOG_BY_ID
 from tests.runtime.conftest import ADMIN, HF_ENDPOINT, NODE, READ
+from tests.runtime.events.schemas import errors as schema_errors
 
 QWEN = "qwen3-0.6b"
+ZERO_COUNTS = {"pending": 0, "downloading": 0, "ready": 0, "failed": 0, "stalled": 0, "offline": 0}
 
 
 def error_of(response):
     body = response.json()
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"code", "message"}
+    assert set(body["error"]) in ({"code", "message"}, {"code", "message", "pointer"})
     assert body["error"]["message"]
+    if "pointer" in body["error"]:
+        assert body["error"]["pointer"].startswith("/")
     return body["error"]["code"]
+
+
+def pointer_of(response):
+    return response.json()["error"].get("pointer")
 
 
 def register_node(client, runtime_id="node-a", approve=True):
@@ -57,7 +65,9 @@ def test_hub_lists_every_catalog_model_in_order_with_lifecycle_fields(client):
     first = items[0]
     assert first["status"] == "available"
     assert first["progress"] is None
-    assert first["nodes"] == []
+    assert "nodes" not in first  # aggregates only: an item does not grow with the number of nodes
+    assert first["node_counts"] == ZERO_COUNTS
+    assert (first["bytes_done"], first["bytes_total"]) == (0, 0)
     assert first["hf_info"] == {"downloads": None, "likes": None, "fetched_at": None, "freshness": "none"}
     assert first["size_bytes"] == CATALOG[0].size_bytes
     assert "revision" not in first  # absent optional fields stay absent
@@ -253,17 +263,27 @@ def test_full_lifecycle_registered_downloading_ready_and_openai_list(client):
 
     answer = beat(client, "node-a", report(QWEN, "pending", 0, total))
     assert answer.status_code == 200
-    assert answer.json()["status"] == "registering"
+    assert answer.json()["status"] == "online"  # online from the first heartbeat, synced or not
     assert [m["model_id"] for m in answer.json()["models"]] == [QWEN]
     assert hub_item(client, QWEN)["status"] == "registered"
+    assert hub_item(client, QWEN)["node_counts"] == {**ZERO_COUNTS, "pending": 1}
 
     beat(client, "node-a", report(QWEN, "downloading", total // 4, total))
     item = hub_item(client, QWEN)
     assert item["status"] == "downloading"
     assert item["progress"] == pytest.approx(0.25, abs=1e-6)
-    assert item["nodes"] == [
-        {"runtime_id": "node-a", "state": "downloading", "bytes_done": total // 4, "bytes_total": total, "error": None}
-    ]
+    assert item["node_counts"] == {**ZERO_COUNTS, "downloading": 1}
+    assert (item["bytes_done"], item["bytes_total"]) == (total // 4, total)
+    assert "nodes" not in item
+    [row] = client.get(f"/v0/models/{QWEN}", headers=READ).json()["nodes"]
+    assert row["runtime_id"] == "node-a"
+    assert (row["model_id"], row["state"], row["bytes_done"], row["bytes_total"]) == (
+        QWEN,
+        "downloading",
+        total // 4,
+        total,
+    )
+    assert (row["stalled"], row["error"]) == (False, None)
     assert client.get("/v1/models", headers=READ).json() == {"object": "list", "data": []}
 
     done = beat(client, "node-a", report(QWEN, "ready", total, total))
@@ -271,6 +291,7 @@ def test_full_lifecycle_registered_downloading_ready_and_openai_list(client):
     item = hub_item(client, QWEN)
     assert item["status"] == "ready"
     assert item["progress"] is None
+    assert item["node_counts"] == {**ZERO_COUNTS, "ready": 1}
     listed = client.get("/v1/models", headers=READ).json()
     assert [m["id"] for m in listed["data"]] == [QWEN]
     assert listed["data"][0]["object"] == "model"
@@ -321,7 +342,9 @@ def test_progress_going_backwards_is_an_invalid_transition(client):
     assert error_of(response) == "invalid_transition"
     restart = beat(client, "node-a", report(QWEN, "failed", 1, 4, "checksum mismatch"))
     assert restart.status_code == 200
-    assert hub_item(client, QWEN)["nodes"][0]["error"] == "checksum mismatch"
+    assert hub_item(client, QWEN)["node_counts"]["failed"] == 1
+    [row] = client.get(f"/v0/models/{QWEN}", headers=READ).json()["nodes"]
+    assert (row["state"], row["error"]) == ("failed", "checksum mismatch")
 
 
 def test_heartbeat_and_approve_for_unknown_node_are_404(client):
@@ -388,6 +411,8 @@ def test_openapi_describes_the_api_with_generated_types(client):
         "deleteNode",
         "openaiListModels",
         "openaiRetrieveModel",
+        "getModel",
+        "getNode",
     } <= operations
     schemas = document["components"]["schemas"]
     assert {"HubItem", "RegisterRequest", "Heartbeat", "HeartbeatResponse", "Node", "ErrorBody"} <= set(schemas)
@@ -399,3 +424,151 @@ def test_openapi_documents_the_hub_query_parameter(client):
     document = client.get("/schema/openapi.json").json()
     parameters = document["paths"]["/v0/models/hub"]["get"]["parameters"]
     assert [(p["name"], p["in"], p["required"]) for p in parameters] == [("q", "query", False)]
+
+
+# ---------------------------------------------------------------- detail endpoints
+
+ROW_FIELDS = {
+    "runtime_id",
+    "model_id",
+    "state",
+    "bytes_done",
+    "bytes_total",
+    "bytes_per_second",
+    "eta_seconds",
+    "stalled",
+    "error",
+    "updated_at",
+}
+
+
+def test_model_detail_is_the_hub_item_plus_every_nodes_row_by_runtime_id(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    total = CATALOG_BY_ID[QWEN].size_bytes
+    for runtime_id in ("node-b", "node-a"):
+        register_node(client, runtime_id)
+    beat(client, "node-b", report(QWEN, "ready", total, total))
+    beat(client, "node-a", report(QWEN, "downloading", total // 2, total))
+
+    response = client.get(f"/v0/models/{QWEN}", headers=READ)
+
+    assert response.status_code == 200
+    detail = response.json()
+    rows = detail.pop("nodes")
+    assert detail == hub_item(client, QWEN)
+    assert detail["node_counts"] == {**ZERO_COUNTS, "downloading": 1, "ready": 1}
+    assert [row["runtime_id"] for row in rows] == ["node-a", "node-b"]
+    assert all(set(row) == ROW_FIELDS for row in rows)
+    downloading, ready = rows
+    assert (downloading["state"], downloading["bytes_done"], downloading["bytes_total"]) == (
+        "downloading",
+        total // 2,
+        total,
+    )
+    assert (ready["state"], ready["bytes_done"], ready["bytes_per_second"], ready["eta_seconds"]) == (
+        "ready",
+        total,
+        None,
+        None,
+    )
+    assert all(row["model_id"] == QWEN and row["stalled"] is False for row in rows)
+    assert all(row["updated_at"].endswith("Z") for row in rows)
+
+
+def test_model_detail_of_an_unregistered_catalog_model_has_no_rows(client):
+    detail = client.get(f"/v0/models/{QWEN}", headers=READ).json()
+    assert detail["status"] == "available"
+    assert detail["nodes"] == []
+
+
+def test_model_detail_of_a_model_outside_the_catalog_is_404_model_not_supported(client):
+    response = client.get("/v0/models/no-such-model", headers=READ)
+    assert response.status_code == 404
+    assert error_of(response) == "model_not_supported"
+
+
+def test_model_detail_needs_a_token(client):
+    assert client.get(f"/v0/models/{QWEN}").status_code == 401
+
+
+def test_node_detail_is_the_node_plus_its_row_per_model_by_model_id(client):
+    other = "gpt-oss-20b"
+    for model_id in (QWEN, other):
+        client.post("/v0/models/register", json={"model_id": model_id}, headers=ADMIN)
+    register_node(client)
+    beat(client, "node-a", report(other, "pending", 0, 8), report(QWEN, "ready", 4, 4))
+
+    response = client.get("/v0/nodes/node-a", headers=READ)
+
+    assert response.status_code == 200
+    detail = response.json()
+    rows = detail.pop("models")
+    assert detail == client.get("/v0/nodes", headers=READ).json()[0]
+    assert detail["status"] == "online"
+    assert detail["synced"] is False  # one registered model is not ready on it
+    assert [row["model_id"] for row in rows] == sorted([QWEN, other])
+    assert all(set(row) == ROW_FIELDS and row["runtime_id"] == "node-a" for row in rows)
+    assert {row["model_id"]: row["state"] for row in rows} == {QWEN: "ready", other: "pending"}
+
+    beat(client, "node-a", report(other, "ready", 8, 8), report(QWEN, "ready", 4, 4))
+    assert client.get("/v0/nodes/node-a", headers=READ).json()["synced"] is True
+
+
+def test_node_detail_of_an_unknown_node_is_404_node_not_found(client):
+    response = client.get("/v0/nodes/ghost", headers=READ)
+    assert response.status_code == 404
+    assert error_of(response) == "node_not_found"
+
+
+def test_node_detail_of_an_approved_node_without_heartbeat_is_registering(client):
+    register_node(client)
+    detail = client.get("/v0/nodes/node-a", headers=READ).json()
+    assert (detail["status"], detail["models"], detail["last_heartbeat_at"]) == ("registering", [], None)
+
+
+def test_registering_a_model_does_not_change_a_ready_model_nor_the_node(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    register_node(client)
+    beat(client, "node-a", report(QWEN, "ready", 4, 4))
+    before = hub_item(client, QWEN)
+    assert before["status"] == "ready"
+    assert client.get("/v0/nodes/node-a", headers=READ).json()["synced"] is True
+
+    assert client.post("/v0/models/register", json={"model_id": "gpt-oss-20b"}, headers=ADMIN).status_code == 201
+
+    assert hub_item(client, QWEN) == before
+    node = client.get("/v0/nodes/node-a", headers=READ).json()
+    assert node["status"] == "online"  # the node keeps serving while it fetches the new model
+    assert node["synced"] is False
+    assert [m["id"] for m in client.get("/v1/models", headers=READ).json()["data"]] == [QWEN]
+    assert client.get(f"/v1/models/{QWEN}", headers=READ).status_code == 200
+
+    beat(client, "node-a", report(QWEN, "ready", 4, 4), report("gpt-oss-20b", "downloading", 1, 8))
+    assert hub_item(client, QWEN)["status"] == "ready"
+    assert [m["id"] for m in client.get("/v1/models", headers=READ).json()["data"]] == [QWEN]
+
+
+def test_register_errors_point_at_the_field(client):
+    unknown = client.post("/v0/models/register", json={"model_id": "no-such-model"}, headers=ADMIN)
+    assert pointer_of(unknown) == "/model_id"
+    ambiguous = client.post("/v0/models/register", json={"repo": "bartowski/SmolLM2-1.7B-Instruct-GGUF"}, headers=ADMIN)
+    assert pointer_of(ambiguous) == "/filename"
+
+
+def test_hub_items_validate_against_the_schema(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    register_node(client)
+    beat(client, "node-a", report(QWEN, "downloading", 1, 4))
+    for item in client.get("/v0/models/hub", headers=READ).json():
+        assert schema_errors("hub.schema.json", "HubItem", item) == []
+    assert schema_errors("nodes.schema.json", "Node", client.get("/v0/nodes", headers=READ).json()[0]) == []
+
+
+def test_detail_bodies_validate_against_the_schema(client):
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
+    register_node(client)
+    beat(client, "node-a", report(QWEN, "downloading", 1, 4))
+    model = client.get(f"/v0/models/{QWEN}", headers=READ).json()
+    node = client.get("/v0/nodes/node-a", headers=READ).json()
+    assert schema_errors("hub.schema.json", "ModelDetail", model) == []
+    assert schema_errors("nodes.schema.json", "NodeDetail", node) == []

@@ -1,7 +1,8 @@
 """The built dashboard in Chromium against a live server, a fake Hub and one simulated node.
 
 The tests of this module share one stack (``conftest.py``) and run in file order: sign in, approve the
-simulated node, register a model and watch it download, delete it, stop the node, then the read-only role,
+simulated node, register a model and watch it download, register a second one while the first stays ready,
+delete the first, stop the node, then the read-only role,
 a bad token and a phone-sized window. Each test that needs an earlier one's effect makes sure of it over
 HTTP first, so any single test also runs alone.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -36,7 +38,9 @@ pytestmark = pytest.mark.browser
 MODEL, MODEL_NAME = "qwen3-0.6b", "Qwen3 0.6B"
 """The smallest catalog model: about 5 s at the simulated node's speed."""
 OTHER_MODEL = "smollm2-1.7b-instruct-q4_k_s"
-"""Registered over HTTP so that the read-only Local view has a card."""
+"""The second model (about 10 s at the simulated node's speed); also gives the read-only Local view a card."""
+TOGGLES = ("Show nodes", "Hide nodes", "Show models", "Hide models", "Show more")
+"""Buttons that only show or hide detail: every role has them."""
 DOWNLOAD_MS = 30_000
 """Longest wait for the whole register → ready run."""
 
@@ -57,6 +61,14 @@ RECORD_CARD = """
   });
 }
 """
+
+
+def wait_ready(stack: Stack, model_id: str, timeout: float = DOWNLOAD_MS / 1000) -> None:
+    """Wait over HTTP until ``model_id`` is ready."""
+    deadline = time.monotonic() + timeout
+    while stack.hub_item(model_id)["status"] != "ready":
+        assert time.monotonic() < deadline, f"{model_id} is not ready: {stack.hub_item(model_id)}"
+        time.sleep(0.2)
 
 
 def card(page: Page, model_id: str) -> Locator:
@@ -167,6 +179,44 @@ def test_register_and_watch_the_download_without_a_reload(
     check()
 
 
+def test_registering_a_second_model_leaves_the_first_ready(
+    dashboard: Dashboard, stack: Stack, screenshot: Callable[[Page, str], None]
+) -> None:
+    stack.approve_simulated_node()
+    stack.register(MODEL)
+    wait_ready(stack, MODEL)
+    if stack.hub_item(OTHER_MODEL)["status"] != "available":
+        pytest.skip(f"{OTHER_MODEL} is registered already")
+    page = dashboard.sign_in(ADMIN_TOKEN, role="admin")
+    check = watch_reloads(page, navigations=False)
+    first, second = card(page, MODEL), card(page, OTHER_MODEL)
+    expect(first).to_have_attribute("data-status", "ready")
+    first.evaluate(RECORD_CARD)
+
+    second.get_by_role("button", name="Register").click()
+    expect(second).to_have_attribute("data-status", re.compile(r"^(registered|downloading|ready)$"))
+    assert stack.hub_item(MODEL)["status"] == "ready"
+    node = stack.node(SIM_NODE)
+    assert node is not None
+    assert node["status"] == "online", node  # registering a model never changes a node's status
+    expect(second).to_have_attribute("data-status", "ready", timeout=DOWNLOAD_MS)
+    screenshot(page, "hub-two-models")
+
+    log: list[dict[str, Any]] = page.evaluate("window.__cardLog")
+    assert {entry["status"] for entry in log} == {"ready"}, f"the first model left ready: {log}"
+    expect(first.get_by_role("progressbar")).to_have_count(0)
+    assert stack.hub_item(MODEL)["status"] == "ready"
+
+    # The node holds both: online and synced, 2 of 2 models ready.
+    go(page, "Nodes")
+    row = node_row(page, SIM_NODE)
+    expect(row).to_have_attribute("data-status", "online")
+    expect(row).to_have_attribute("data-synced", "true", timeout=WAIT_MS)
+    row.get_by_role("button", name="Show models").click()
+    expect(row.get_by_test_id("models-ready")).to_have_text("2 of 2 models ready", timeout=WAIT_MS)
+    check()
+
+
 def test_delete_on_local_through_the_dialog(
     dashboard: Dashboard, stack: Stack, screenshot: Callable[[Page, str], None]
 ) -> None:
@@ -180,7 +230,10 @@ def test_delete_on_local_through_the_dialog(
     go(page, "Local")
     local = card(page, MODEL)
     expect(local).to_have_attribute("data-status", "ready", timeout=DOWNLOAD_MS)
+    expect(local.get_by_test_id("node-counts")).to_contain_text("1 ready")
+    local.get_by_role("button", name="Show nodes").click()
     expect(local.locator(f'li[data-runtime-id="{SIM_NODE}"]')).to_have_attribute("data-state", "ready")
+    expect(local.locator(f'li[data-runtime-id="{SIM_NODE}"]')).to_have_attribute("data-stalled", "false")
     screenshot(page, "local")
 
     local.get_by_role("button", name="Delete").click()
@@ -214,7 +267,7 @@ def test_a_stopped_node_goes_offline_live(
     check = watch_reloads(page, navigations=False)
     go(page, "Nodes")
     row = node_row(page, SIM_NODE)
-    expect(row).to_have_attribute("data-status", re.compile(r"^(online|registering)$"), timeout=WAIT_MS)
+    expect(row).to_have_attribute("data-status", "online", timeout=WAIT_MS)
     expect(row.locator("dl[data-stale]")).to_have_attribute("data-stale", "false")
 
     stack.stop_simulator()
@@ -226,8 +279,8 @@ def test_a_stopped_node_goes_offline_live(
         assert stack.node(SIM_NODE)["status"] == "offline"  # type: ignore[index]
     finally:
         stack.resume_simulator()
-    # Heartbeats again: back from offline, live too.
-    expect(row).to_have_attribute("data-status", re.compile(r"^(online|registering)$"), timeout=WAIT_MS)
+    # Heartbeats again: back from offline to online (never registering again), live too.
+    expect(row).to_have_attribute("data-status", "online", timeout=WAIT_MS)
     check()
 
 
@@ -251,7 +304,8 @@ def test_read_only_shows_no_admin_buttons(dashboard: Dashboard, stack: Stack) ->
         expect(admin.get_by_role("button", name=expected, exact=True).first).to_be_visible()
         for name in buttons:
             expect(reader.get_by_role("button", name=name, exact=True)).to_have_count(0)
-        assert reader.get_by_role("button").all_inner_texts() == ["Sign out"], view
+        texts = [text for text in reader.get_by_role("button").all_inner_texts() if text not in TOGGLES]
+        assert texts == ["Sign out"], view
 
 
 def test_a_bad_token_is_refused_at_sign_in(dashboard: Dashboard, screenshot: Callable[[Page, str], None]) -> None:

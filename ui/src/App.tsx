@@ -13,13 +13,19 @@
  *                 (Model Hub and Local views); search box labelled "Search models".
  *                 Button "Register" (admin, status available). Button "Delete" (Local, admin).
  *                 Progress: role="progressbar", aria-valuenow 0..100, aria-label "Download progress of <name>".
- *                 Per-node state on Local: <li data-runtime-id data-state="pending|downloading|ready|failed">.
- * Node rows:      <li aria-label="<machine name>" data-runtime-id="<id>" data-status="pending|registering|online|offline">;
+ *                 Node counts: [data-testid="node-counts"] ("2 ready · 1 downloading · 1 stalled");
+ *                 [data-testid="stalled-count"] ("N stalled") when some node's download stalled.
+ *                 Per-node rows on Local, after button "Show nodes" (aria-expanded):
+ *                 <li data-runtime-id data-state="pending|downloading|ready|failed" data-stalled="true|false">,
+ *                 failed and stalled first, 50 at a time ("Showing 50 of N nodes", button "Show more").
+ * Node rows:      <li aria-label="<machine name>" data-runtime-id="<id>" data-status="pending|registering|online|offline"
+ *                 data-synced="true|false">; badge "synced" / "not synced";
  *                 buttons "Approve" (admin, pending) and "Delete" (admin); metrics <dl data-stale="true|false">
- *                 and a "stale" marker when metrics_stale.
+ *                 and a "stale" marker when metrics_stale. Button "Show models" → [data-testid="models-ready"]
+ *                 ("2 of 3 models ready") and one <li data-model-id data-state> per model.
  * Confirmation:   role="dialog" (native <dialog>, modal) named after its title ("Delete <name>?");
  *                 buttons "Cancel" and "Delete" — scope with getByRole("dialog"). Escape closes it.
- * Read-only role: no Register / Delete / Approve buttons are rendered at all.
+ * Read-only role: no Register / Delete / Approve buttons are rendered at all (only the show/hide toggles).
  */
 import { useQuery } from "@tanstack/react-query";
 import { type FormEvent, type MouseEvent, useCallback, useEffect, useId, useState } from "react";

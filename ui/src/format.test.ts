@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatCount, formatPercent, progressPercent, relativeTime } from "./format";
+import { formatBytes, formatCount, formatEta, formatPercent, formatRate, progressPercent, relativeTime } from "./format";
 
 describe("format", () => {
   it("formats bytes with three significant digits", () => {
@@ -27,5 +27,16 @@ describe("format", () => {
     expect(relativeTime("2026-11-24T12:59:58Z", now)).toBe("just now");
     expect(relativeTime("2026-11-24T12:59:18Z", now)).toBe("42 s ago");
     expect(relativeTime(null, now)).toBe("never");
+  });
+});
+
+describe("download rate and ETA", () => {
+  it("formats bytes per second and seconds left", () => {
+    expect(formatRate(12_345_678)).toBe("12.3 MB/s");
+    expect(formatRate(null)).toBe("—");
+    expect(formatEta(45)).toBe("45 s");
+    expect(formatEta(200)).toBe("3 min 20 s");
+    expect(formatEta(7_500)).toBe("2 h 5 min");
+    expect(formatEta(null)).toBe("—");
   });
 });

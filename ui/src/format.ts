@@ -53,3 +53,20 @@ export function relativeTime(iso: string | null | undefined, now: number): strin
 export function formatTokens(count: number): string {
   return `${count.toLocaleString("en")} tokens`;
 }
+
+/** A download rate: "12.3 MB/s"; null → "—". */
+export function formatRate(bytesPerSecond: number | null | undefined): string {
+  if (bytesPerSecond === null || bytesPerSecond === undefined || !Number.isFinite(bytesPerSecond)) return "—";
+  return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+/** Time left: "45 s", "3 min 20 s", "2 h 5 min"; null → "—". */
+export function formatEta(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "—";
+  const total = Math.round(seconds);
+  if (total < 60) return `${total} s`;
+  const minutes = Math.floor(total / 60);
+  if (minutes < 60) return total % 60 === 0 ? `${minutes} min` : `${minutes} min ${total % 60} s`;
+  const hours = Math.floor(minutes / 60);
+  return minutes % 60 === 0 ? `${hours} h` : `${hours} h ${minutes % 60} min`;
+}

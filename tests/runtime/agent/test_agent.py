@@ -33,7 +33,7 @@ from runtime.agent.errors import Unauthorized
 from runtime.agent.report import RESYNC
 from runtime.catalog.services import ManifestCache
 from runtime.errors import AppError
-from runtime.nodes.services import LifecycleService
+from runtime.lifecycle.service import LifecycleService
 from tests.runtime.agent.conftest import BY_ID, HF_TOKEN, TINY_A, TINY_B, sha256_of
 from tests.runtime.fakes import MemoryStore
 
@@ -67,6 +67,7 @@ class StubServer:
         )
         await self.lifecycle.start()
         self.manifests = ManifestCache(self.lifecycle, self.hub_url)
+        self.lifecycle.listeners.append(self.manifests.on_change)  # as runtime/app.py wires it
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         if self.down:
@@ -77,7 +78,7 @@ class StubServer:
             try:
                 response = await self.route(request)
             except AppError as problem:
-                response = error_response(problem.status_code, problem.code, problem.message)
+                response = error_response(problem.status_code, problem.code, problem.message, problem.pointer)
             except msgspec.ValidationError as problem:
                 response = error_response(422, "validation_error", str(problem))
         code = response.json()["error"]["code"] if response.status_code >= 400 else None
@@ -98,14 +99,24 @@ class StubServer:
             return json_response(200, HeartbeatResponse(status=status, models=self.manifests.manifests))
         return error_response(404, "not_found", f"No route {path}")
 
-    def node_state(self, model_id: str) -> NodeModelState | None:
-        for progress in self.lifecycle.view(model_id).nodes:
-            if progress.runtime_id == RUNTIME_ID:
-                return progress.state
+    def accepted_report(self, model_id: str) -> HeartbeatModelReport | None:
+        """The node's last report on ``model_id`` that the server accepted (and so holds)."""
+        for call in reversed(self.heartbeats()):
+            if call.status == 200:
+                reports = msgspec.json.decode(call.body, type=Heartbeat).models
+                return next((report for report in reports if report.model_id == model_id), None)
         return None
+
+    def node_state(self, model_id: str) -> NodeModelState | None:
+        report = self.accepted_report(model_id)
+        return report.state if report is not None else None
 
     def status(self) -> NodeStatus | None:
         return next((node.status for node in self.lifecycle.nodes() if node.runtime_id == RUNTIME_ID), None)
+
+    def synced(self) -> bool:
+        """Whether the server sees the node holding every registered model (it is online well before)."""
+        return any(node.synced for node in self.lifecycle.nodes() if node.runtime_id == RUNTIME_ID)
 
     def heartbeats(self) -> list[Call]:
         return [call for call in self.calls if call.path.endswith("/heartbeat")]
@@ -118,8 +129,9 @@ def json_response(status: int, body: object) -> httpx.Response:
     return httpx.Response(status, content=msgspec.json.encode(body), headers={"content-type": "application/json"})
 
 
-def error_response(status: int, code: str, message: str) -> httpx.Response:
-    return json_response(status, ErrorBody(ErrorDetail(code=code, message=message)))
+def error_response(status: int, code: str, message: str, pointer: str | None = None) -> httpx.Response:
+    detail = ErrorDetail(code=code, message=message, pointer=pointer if pointer is not None else msgspec.UNSET)
+    return json_response(status, ErrorBody(detail))
 
 
 async def wait_for(predicate, timeout: float = 10.0) -> None:
@@ -182,7 +194,8 @@ async def test_registered_models_are_fetched_and_the_node_comes_online(server, t
     await server.lifecycle.register("tiny-a")
     await server.lifecycle.register("tiny-b")
     async with running_agent(server, tmp_path / "cache"):
-        await wait_for(lambda: server.status() == NodeStatus.online)
+        await wait_for(lambda: server.status() == NodeStatus.online)  # from its first heartbeat on
+        await wait_for(server.synced)
     assert server.node_state("tiny-a") == server.node_state("tiny-b") == NodeModelState.ready
     assert sha256_of(tmp_path / "cache" / "tiny-a" / TINY_A.recommended_filename) == TINY_A.sha256
     assert (tmp_path / "cache" / "tiny-b" / TINY_B.recommended_filename).stat().st_size == TINY_B.size_bytes
@@ -201,6 +214,7 @@ async def test_a_pending_node_fetches_nothing_until_approved(hub, tmp_path):
         assert Cache(tmp_path / "cache").models() == []
         await server.lifecycle.approve(RUNTIME_ID)
         await wait_for(lambda: server.status() == NodeStatus.online)
+        await wait_for(server.synced)
 
 
 async def test_an_unregistered_model_is_deleted_and_no_longer_reported(server, tmp_path):
@@ -208,7 +222,7 @@ async def test_an_unregistered_model_is_deleted_and_no_longer_reported(server, t
     await server.lifecycle.register("tiny-b")
     cache = Cache(tmp_path / "cache")
     async with running_agent(server, tmp_path / "cache"):
-        await wait_for(lambda: server.status() == NodeStatus.online)
+        await wait_for(server.synced)
         await server.lifecycle.unregister("tiny-b")
         await wait_for(lambda: cache.models() == ["tiny-a"])
         calls_before = len(server.calls)
@@ -224,8 +238,9 @@ async def test_a_corrupt_download_is_reported_failed_and_recovers(server, hub, t
     await server.lifecycle.register("tiny-a")
     async with running_agent(server, tmp_path / "cache"):
         await wait_for(lambda: server.node_state("tiny-a") == NodeModelState.failed)
-        (progress,) = server.lifecycle.view("tiny-a").nodes
-        assert "does not match the manifest's" in progress.error
+        report = server.accepted_report("tiny-a")
+        assert report is not None
+        assert "does not match the manifest's" in str(report.error)
         hub.clear()
         await wait_for(lambda: server.node_state("tiny-a") == NodeModelState.ready)
     assert server.rejected("invalid_transition", "validation_error") == []
@@ -241,11 +256,29 @@ async def test_the_agent_resynchronises_when_the_server_holds_other_progress(ser
     async with running_agent(server, tmp_path / "cache"):
         await wait_for(lambda: server.rejected("invalid_transition") != [])
         hub.clear()
-        await wait_for(lambda: server.status() == NodeStatus.online)
+        await wait_for(server.synced)
     sent = [msgspec.json.decode(call.body, type=Heartbeat) for call in server.heartbeats() if call.status == 200]
     errors = [report.error for heartbeat in sent for report in heartbeat.models if report.state == "failed"]
     assert errors
     assert str(errors[0]).startswith(RESYNC)
+
+
+async def test_only_the_report_the_server_points_at_is_resynchronised(server, hub, tmp_path):
+    await server.lifecycle.register("tiny-a")
+    await server.lifecycle.register("tiny-b")
+    # A previous run of this node got further with tiny-b than the cache it restarts with.
+    await server.lifecycle.add_node(NodeRegistration(RUNTIME_ID, "test-box"))
+    report = HeartbeatModelReport("tiny-b", NodeModelState.downloading, 50_000, TINY_B.size_bytes)
+    await server.lifecycle.heartbeat(RUNTIME_ID, Heartbeat(NodeMetrics(), [report]))
+    hub.faults(latency=0.3, routes="resolve")  # still downloading at the first reports
+    async with running_agent(server, tmp_path / "cache"):
+        await wait_for(lambda: server.rejected("invalid_transition") != [])
+        await wait_for(lambda: server.node_state("tiny-b") == NodeModelState.failed)
+        hub.clear()
+        await wait_for(server.synced)
+    sent = [msgspec.json.decode(call.body, type=Heartbeat) for call in server.heartbeats() if call.status == 200]
+    resynced = {report.model_id for heartbeat in sent for report in heartbeat.models if RESYNC in str(report.error)}
+    assert resynced == {"tiny-b"}
 
 
 async def test_a_forgotten_node_registers_again(server, tmp_path):
@@ -286,7 +319,7 @@ async def test_no_token_ever_reaches_the_logs(server, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     await server.lifecycle.register("tiny-gated")
     async with running_agent(server, tmp_path / "cache", hf_token=HF_TOKEN):
-        await wait_for(lambda: server.status() == NodeStatus.online)
+        await wait_for(server.synced)
     assert "HTTP Request" in caplog.text
     assert HF_TOKEN not in caplog.text
     assert NODE_TOKEN not in caplog.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import msgspec
@@ -26,6 +27,7 @@ NODE = {
     "runtime_id": "n1",
     "machine_name": "box",
     "status": "registering",
+    "synced": False,
     "metrics": {},
     "metrics_stale": True,
     "last_heartbeat_at": None,
@@ -41,8 +43,9 @@ HEARTBEAT = Heartbeat(
 )
 
 
-def error(status: int, code: str, message: str) -> httpx.Response:
-    return httpx.Response(status, json={"error": {"code": code, "message": message}})
+def error(status: int, code: str, message: str, pointer: str | None = None) -> httpx.Response:
+    detail = {"code": code, "message": message} | ({"pointer": pointer} if pointer is not None else {})
+    return httpx.Response(status, json={"error": detail})
 
 
 def client_for(handler) -> ServerClient:
@@ -70,11 +73,11 @@ async def test_heartbeat_answer_is_decoded_into_the_desired_set():
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"status": "registering", "models": [MANIFEST]})
+        return httpx.Response(200, json={"status": "online", "models": [MANIFEST]})
 
     async with client_for(handler) as client:
         answer = await client.heartbeat("node:1", HEARTBEAT)
-    assert answer.status == NodeStatus.registering
+    assert answer.status == NodeStatus.online
     assert answer.models[0].files[0].size_bytes == 10
     assert seen[0].url.raw_path == b"/v0/nodes/node%3A1/heartbeat"
     assert msgspec.json.decode(seen[0].content, type=Heartbeat) == HEARTBEAT
@@ -92,10 +95,18 @@ async def test_models_lists_the_manifests():
         (error(401, "unauthorized", "A valid bearer token is required."), Unauthorized, None),
         (error(403, "forbidden", "Node n1 is waiting for approval."), NodePending, None),
         (error(404, "node_not_found", "No node has runtime id 'n1'."), NodeNotFound, None),
-        (error(404, "not_registered", "models[1]: tiny-b is not registered."), ModelRejected, 1),
-        (error(404, "model_not_supported", "models[0]: 'x' is not in the catalog."), ModelRejected, 0),
+        (error(404, "not_registered", "tiny-b is not registered.", "/models/1/model_id"), ModelRejected, 1),
+        (error(404, "model_not_supported", "'x' is not in the catalog.", "/models/0"), ModelRejected, 0),
+        (error(409, "invalid_transition", "bytes_done of m went back", "/models/12/bytes_done"), InvalidTransition, 12),
+        (
+            error(422, "validation_error", "bytes_done (5) exceeds bytes_total (4).", "/models/0/bytes_done"),
+            ServerRejected,
+            0,
+        ),
+        (error(422, "validation_error", "models[3] looks like an index", "/metrics/cpu_usage"), ServerRejected, None),
+        (error(422, "validation_error", "not a report", "/models"), ServerRejected, None),
+        # a server of the previous release names the report in its message only
         (error(409, "invalid_transition", "models[2]: bytes_done of m went back"), InvalidTransition, 2),
-        (error(422, "validation_error", "models[0].bytes_done (5) exceeds bytes_total (4)."), ServerRejected, 0),
         (httpx.Response(400, text="<html>bad</html>"), ServerRejected, None),
     ],
 )
@@ -106,6 +117,48 @@ async def test_heartbeat_errors_become_exceptions(response, kind, index):
     assert type(caught.value) is kind
     assert caught.value.status == response.status_code
     assert caught.value.report_index == index
+
+
+def extra(value: dict[str, Any]) -> dict[str, Any]:
+    """``value`` with a field no release knows, in every object."""
+    return {
+        key: [extra(item) if isinstance(item, dict) else item for item in field]
+        if isinstance(field, list)
+        else extra(field)
+        if isinstance(field, dict)
+        else field
+        for key, field in value.items()
+    } | {"added_by_a_newer_server": {"x": 1}}
+
+
+async def test_answers_with_fields_of_a_newer_server_are_accepted():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v0/nodes":
+            return httpx.Response(201, json=extra(NODE | {"status": "online"}))
+        if request.url.path == "/v0/models":
+            return httpx.Response(200, json=[extra(MANIFEST)])
+        return httpx.Response(200, json=extra({"status": "online", "models": [MANIFEST]}))
+
+    async with client_for(handler) as client:
+        node = await client.register(NodeRegistration("n1", "box"))
+        answer = await client.heartbeat("n1", HEARTBEAT)
+        models = await client.models()
+    assert (node.runtime_id, node.status, node.synced) == ("n1", NodeStatus.online, False)
+    assert answer.status == NodeStatus.online
+    assert answer.models == models
+    assert models[0].files[0].size_bytes == 10
+
+
+async def test_an_error_body_with_fields_of_a_newer_server_keeps_its_code_and_pointer():
+    body = extra({"error": {"code": "invalid_transition", "message": "no", "pointer": "/models/1/state"}})
+    async with client_for(lambda request: httpx.Response(409, json=body)) as client:
+        with pytest.raises(InvalidTransition) as caught:
+            await client.heartbeat("n1", HEARTBEAT)
+    assert (caught.value.code, caught.value.pointer, caught.value.report_index) == (
+        "invalid_transition",
+        "/models/1/state",
+        1,
+    )
 
 
 async def test_403_on_registration_is_a_wrong_token_kind():

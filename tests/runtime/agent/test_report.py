@@ -26,7 +26,7 @@ def report(state: NodeModelState, done: int = 0, total: int = 100, error: str | 
 
 
 def accepted(previous: HeartbeatModelReport, sent: HeartbeatModelReport) -> bool:
-    """The server's rule (runtime/nodes/services.py _checked_report), restated."""
+    """The server's rule (runtime/lifecycle/service.py _checked_report), restated."""
     if previous.state != sent.state and (previous.state, sent.state) not in NODE_MODEL_STATE_TRANSITIONS:
         return False
     return not (

@@ -306,3 +306,98 @@ async def test_an_unexpected_error_is_reported_failed_and_retried(hub, cache, fi
     await syncer.close()
     assert "unexpected error" in caplog.text
     assert "ValueError: a bug" in caplog.text
+
+
+async def sample_reports(syncer: Syncer, model_id: str) -> list[tuple[NodeModelState, int, int]]:
+    """Every distinct report of ``model_id`` until it is ready, sampled every few milliseconds."""
+    seen: list[tuple[NodeModelState, int, int]] = []
+    deadline = time.monotonic() + 10
+    while not seen or seen[-1][0] != NodeModelState.ready:
+        assert time.monotonic() < deadline, f"not ready: {seen[-3:]}"
+        report = next(report for report in syncer.reports() if report.model_id == model_id)
+        sample = (report.state, report.bytes_done, report.bytes_total)
+        if not seen or seen[-1] != sample:
+            seen.append(sample)
+        await asyncio.sleep(0.005)
+    return seen
+
+
+async def test_a_sharded_model_reports_its_whole_size_from_the_first_downloading_report(hub, cache, files):
+    # the manifest lists the index alone, without a size: the node counts the index and every shard
+    hub.faults(latency=0.1, routes="resolve")
+    syncer = await make_syncer(cache, files, concurrency=1)
+    await syncer.apply([manifest_of(TINY_SHARDED, hub.url)])
+    try:
+        seen = await sample_reports(syncer, "tiny-sharded")
+    finally:
+        await syncer.close()
+    downloading = [sample for sample in seen if sample[0] == NodeModelState.downloading]
+    assert downloading, seen
+    assert {state for state, _, _ in seen} == {NodeModelState.pending, NodeModelState.downloading, NodeModelState.ready}
+    assert all(total == TINY_SHARDED.size_bytes for state, _, total in seen if state != NodeModelState.pending), seen
+    done = [done for _, done, _ in seen]
+    assert done == sorted(done)
+    assert seen[-1] == (NodeModelState.ready, TINY_SHARDED.size_bytes, TINY_SHARDED.size_bytes)
+
+
+async def test_a_cached_sharded_model_counts_every_shard_before_its_task_runs(hub, cache, files):
+    syncer = await make_syncer(cache, files)
+    await syncer.apply([manifest_of(TINY_SHARDED, hub.url)])
+    await wait_for(lambda: all_ready(syncer))
+    await syncer.close()
+    files.requests.clear()
+    again = await make_syncer(cache, files)
+    await again.apply([manifest_of(TINY_SHARDED, hub.url)])
+    first = again.reports()[0]
+    assert first.bytes_done == first.bytes_total == TINY_SHARDED.size_bytes
+    await wait_for(lambda: all_ready(again))
+    await again.close()
+    assert files.requests == []  # the shards' sizes come from the cache's records, not from HEADs
+
+
+def artifact_server(sizes: dict[str, int], *, head: int = 200) -> tuple[list[httpx.Request], httpx.MockTransport]:
+    """Files of ``sizes`` by path; ``HEAD`` answers ``head`` (e.g. 405, as some file servers do)."""
+    requests: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        size = sizes[request.url.path]
+        if request.method == "HEAD":
+            return httpx.Response(head, headers={"content-length": str(size)} if head == 200 else {})
+        return httpx.Response(200, content=b"x" * size)
+
+    return requests, httpx.MockTransport(handler)
+
+
+ARTIFACT_MANIFEST = ModelManifest(
+    model_id="m",
+    repo="org/model",
+    format=ModelFormat.gguf,
+    files=[
+        ManifestFile(name="m.gguf", url="https://hub.example/org/model/resolve/main/m.gguf", size_bytes=1000),
+        ManifestFile(name="mmproj.gguf", url="https://downloads.example/mmproj.gguf"),
+    ],
+)
+
+
+async def test_an_artifact_without_a_size_is_counted_from_the_start(cache):
+    requests, transport = artifact_server({"/org/model/resolve/main/m.gguf": 1000, "/mmproj.gguf": 300})
+    async with httpx.AsyncClient(transport=transport) as client:
+        syncer = Syncer(cache, client, backoff=FAST, concurrency=1)
+        await syncer.apply([ARTIFACT_MANIFEST])
+        seen = await sample_reports(syncer, "m")
+        await syncer.close()
+    assert all(total == 1300 for state, _, total in seen if state != NodeModelState.pending), seen
+    assert seen[-1] == (NodeModelState.ready, 1300, 1300)
+    assert [request.method for request in requests] == ["HEAD", "GET", "GET"]  # sizes first, then the bytes
+
+
+async def test_an_artifact_whose_server_refuses_head_is_still_fetched(cache):
+    _, transport = artifact_server({"/org/model/resolve/main/m.gguf": 1000, "/mmproj.gguf": 300}, head=405)
+    async with httpx.AsyncClient(transport=transport) as client:
+        syncer = Syncer(cache, client, backoff=FAST)
+        await syncer.apply([ARTIFACT_MANIFEST])
+        await wait_for(lambda: all_ready(syncer))
+        await syncer.close()
+    report = syncer.reports()[0]
+    assert (report.bytes_done, report.bytes_total) == (1300, 1300)

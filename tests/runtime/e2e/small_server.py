@@ -1,25 +1,23 @@
-"""``modelhub serve`` on a small catalog, without changing the runtime: ``python -m tests.runtime.e2e.small_server``.
+"""``modelhub serve`` on a small catalog: ``python -m tests.runtime.e2e.small_server``.
 
-The runtime takes its catalog from ``generated.catalog`` (``LifecycleService`` defaults to ``CATALOG_BY_ID``,
-``HubCache`` and the Hugging Face stats to ``CATALOG``), whose files are 0.5-20 GB. This launcher renders
-``catalog.py`` from a small JSON catalog with ``codegen.build.generate`` (validated exactly as
-``python -m codegen build`` would), writes it to a temporary directory, and installs that module as
-``generated.catalog`` in ``sys.modules`` *before* anything under ``runtime`` is imported, so every runtime
-module binds the small catalog. Then it runs ``runtime.cli.serve``: ``create_app(Settings())`` under uvicorn,
-with the settings, token checks and logging of ``modelhub serve``.
+The server's catalog is ``create_app``'s ``catalog`` argument (the generated one by default, whose files are
+0.5-20 GB). This launcher renders ``catalog.py`` from a small JSON catalog with ``codegen.build.generate``
+(validated exactly as ``python -m codegen build`` would), loads it as a module of its own (``generated.catalog``
+is left alone) and serves ``create_app(Settings(), catalog=<its CATALOG>)`` under uvicorn, with the settings,
+token checks and logging of ``modelhub serve``.
 
 Usage (from the repository root, settings in the environment as for ``modelhub serve``)::
 
     python -m tests.runtime.e2e.small_server [--host H] [--port P] [--catalog FILE]
 
-``running_small_server`` starts it in a subprocess for tests and benchmarks. This module imports nothing
-from ``runtime`` at import time (the tests' conftest does: it must not be imported here either).
+``running_small_server`` starts it in a subprocess for tests and benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import logging
 import os
 import signal
 import socket
@@ -35,6 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from types import ModuleType
 
+    from generated.types import SupportedModel
+
 ROOT = Path(__file__).resolve().parents[3]
 """The repository root (the launcher runs with it as the working directory)."""
 NODES_CATALOG = ROOT / "tests" / "data" / "catalogs" / "nodes.json"
@@ -42,47 +42,61 @@ NODES_CATALOG = ROOT / "tests" / "data" / "catalogs" / "nodes.json"
 MODULE = "tests.runtime.e2e.small_server"
 
 
-def install_catalog(catalog: Path, directory: Path) -> ModuleType:
-    """Render ``catalog`` into ``directory/catalog.py`` and make it ``generated.catalog`` for this process.
+SMALL_CATALOG_MODULE = "modelhub_small_catalog"
+"""The name the rendered catalog is loaded under (not ``generated.catalog``: the runtime keeps its own)."""
+
+
+def load_catalog(catalog: Path, directory: Path) -> ModuleType:
+    """Render ``catalog`` into ``directory/catalog.py`` and load it (its ``CATALOG``, ``CATALOG_BY_ID``...).
 
     Raises:
-        RuntimeError: A runtime module has already been imported (it would keep the real catalog).
         codegen.errors.CatalogInvalid: The catalog is not valid.
     """
-    early = sorted(name for name in sys.modules if name == "runtime" or name.startswith("runtime."))
-    if early:
-        raise RuntimeError(f"install the catalog before importing the runtime (already imported: {early[:3]})")
     from codegen.build import generate
 
     path = directory / "catalog.py"
     path.write_text(generate(catalog)["catalog.py"], encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("generated.catalog", path)
+    spec = importlib.util.spec_from_file_location(SMALL_CATALOG_MODULE, path)
     if spec is None or spec.loader is None:  # pragma: no cover - a .py path always has a loader
         raise RuntimeError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["generated.catalog"] = module
     spec.loader.exec_module(module)
-    import generated
-
-    generated.catalog = module  # what `import generated.catalog` would set
     return module
 
 
+def serve(host: str, port: int, catalog: Sequence[SupportedModel]) -> int:
+    """``modelhub serve`` (``runtime.cli.serve``) with ``catalog`` instead of the generated one."""
+    import uvicorn
+
+    from runtime import cli
+    from runtime.app import create_app
+    from runtime.events.protocol import MAX_FRAME_BYTES
+
+    settings = cli._load_settings()
+    if settings is None:
+        return 2
+    if settings.admin_token is None or settings.node_token is None:
+        print("small_server: MODELHUB_ADMIN_TOKEN and MODELHUB_NODE_TOKEN must be set.", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, catalog=catalog)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, ws_max_size=MAX_FRAME_BYTES)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Install the small catalog, then serve like ``modelhub serve``; return the exit status."""
+    """Load the small catalog, then serve like ``modelhub serve``; return the exit status."""
     parser = argparse.ArgumentParser(prog=f"python -m {MODULE}", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--catalog", type=Path, default=NODES_CATALOG, help="a catalog JSON file (default nodes.json)")
     arguments = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="modelhub-small-catalog-") as directory:
-        module = install_catalog(arguments.catalog, Path(directory))
+        module = load_catalog(arguments.catalog, Path(directory))
         ids = ", ".join(model.id for model in module.CATALOG)
         print(f"small_server: catalog {arguments.catalog} ({ids})", file=sys.stderr, flush=True)
-        from runtime.cli import serve
-
         try:
-            return serve(arguments.host, arguments.port, dev=False)
+            return serve(arguments.host, arguments.port, module.CATALOG)
         except KeyboardInterrupt:
             return 130
 

@@ -6,7 +6,7 @@ Hub runs under uvicorn in a thread of this process behind a ``Tap``: an ASGI wra
 request (its ``Range``, ``If-Range``, status and the bytes sent) and can throttle the bodies, so that a
 download lasts long enough to be watched (and killed) and bytes fetched twice can be counted.
 
-Waits are bounded polls of the public API (``/v0/models/hub``, ``/v0/nodes``, ``/v1/models``) and of the
+Waits are bounded polls of the public API (``/v0/models/{id}``, ``/v0/nodes``, ``/v1/models``) and of the
 cache directories; nothing sleeps blindly.
 """
 
@@ -275,9 +275,14 @@ class Stack:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def item(self, model: dict[str, Any]) -> dict[str, Any]:
-        """The model's hub item."""
+    def hub_item(self, model: dict[str, Any]) -> dict[str, Any]:
+        """The model's hub item (aggregates only)."""
         return next(item for item in self.get("/v0/models/hub") if item["id"] == model["id"])
+
+    def item(self, model: dict[str, Any]) -> dict[str, Any]:
+        """The model's detail: its hub item plus every node's row (``nodes``)."""
+        detail: dict[str, Any] = self.get(f"/v0/models/{model['id']}")
+        return detail
 
     def nodes(self) -> dict[str, dict[str, Any]]:
         return {node["runtime_id"]: node for node in self.get("/v0/nodes")}
@@ -411,6 +416,17 @@ def test_two_nodes_fetch_a_model_with_rising_progress_serve_it_and_remove_it_on_
         ("node-b", "ready", size, size),
     }
     assert item["progress"] is None
+    hub_item = stack.hub_item(TINY_A)
+    assert "nodes" not in hub_item
+    assert hub_item["node_counts"] == {
+        "pending": 0,
+        "downloading": 0,
+        "ready": 2,
+        "failed": 0,
+        "stalled": 0,
+        "offline": 0,
+    }
+    assert {key: value for key, value in item.items() if key != "nodes"} == hub_item
     assert stack.served() == ["tiny-a"]
 
     node_a, node_b = stack.agents

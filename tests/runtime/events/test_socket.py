@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 
 from runtime.app import create_app
 from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, NODE, NODE_TOKEN, READ, READ_TOKEN, make_settings
+from tests.runtime.events.schemas import errors as schema_errors
 
 A, B, C = "qwen3-0.6b", "llama-3.2-1b-instruct", "gemma-2-2b-it"
 
@@ -142,6 +143,19 @@ def test_single_model_and_node_topics(client):
     assert unknown_node["items"] == []
 
 
+def test_one_model_and_one_node_snapshots_are_their_details(client):
+    client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+    add_node(client)
+    heartbeat(client, "n1", (A, "downloading", 40))
+    with connect(client) as socket:
+        _, model, node, ghost = subscribe(socket, f"model:{A}", "node:n1", "node:ghost")
+    assert model["items"] == [client.get(f"/v0/models/{A}", headers=READ).json()]
+    assert [row["runtime_id"] for row in model["items"][0]["nodes"]] == ["n1"]
+    assert node["items"] == [client.get("/v0/nodes/n1", headers=READ).json()]
+    assert [row["model_id"] for row in node["items"][0]["models"]] == [A]
+    assert ghost == {"type": "Snapshot", "topic": "node:ghost", "items": []}
+
+
 def test_events_arrive_in_order_with_increasing_seq(client):
     with connect(client) as socket:
         (confirmed, _) = subscribe(socket, "models")
@@ -188,13 +202,17 @@ def test_a_heartbeat_publishes_status_model_and_metrics(client):
         subscribe(socket, "models", "nodes", "metrics")
         heartbeat(client, "n1", (A, "ready", 100), gpu_usage=0.75)
         node, model, metrics = frames(socket, 3)
+        socket.send_json({"op": "ping"})
+        assert frames(socket, 1) == [{"type": "Pong"}]  # no NodeModelChanged: it is not on these topics
     assert (node["type"], node["runtime_id"], node["previous"], node["status"]) == (
         "NodeStatusChanged",
         "n1",
         "registering",
         "online",
     )
-    assert (model["type"], model["status"], model["nodes"][0]["state"]) == ("ModelStatusChanged", "ready", "ready")
+    assert (node["machine_name"], node["synced"]) == ("m", True)
+    assert (model["type"], model["status"], model["node_counts"]["ready"]) == ("ModelStatusChanged", "ready", 1)
+    assert "nodes" not in model
     assert (metrics["type"], metrics["metrics"], metrics["stale"]) == ("MetricsUpdated", {"gpu_usage": 0.75}, False)
 
 
@@ -229,12 +247,13 @@ def test_progress_is_coalesced_on_the_wire(tmp_path):
             subscribe(socket, f"model:{A}")
             for done in range(10, 60, 5):
                 heartbeat(client, "n1", (A, "downloading", done))
-            first = frames(socket, 1)[0]
-            second = frames(socket, 1)[0]
+            received = frames(socket, 4)
             socket.send_json({"op": "ping"})
             assert frames(socket, 1) == [{"type": "Pong"}]  # nothing else was queued before the ping's answer
-    assert (first["status"], first["progress"]) == ("downloading", 0.1)
-    assert second["progress"] == 0.55
+    models = [frame for frame in received if frame["type"] == "ModelStatusChanged"]
+    rows = [frame for frame in received if frame["type"] == "NodeModelChanged"]
+    assert [(frame["status"], frame["progress"]) for frame in models] == [("downloading", 0.1), ("downloading", 0.55)]
+    assert [(frame["state"], frame["bytes_done"]) for frame in rows] == [("downloading", 10), ("downloading", 55)]
 
 
 # ----------------------------------------------------------------- resume
@@ -398,3 +417,107 @@ def test_the_models_snapshot_follows_the_hub(client):
         second = subscribe(socket, "models")[1]
     assert first != second
     assert second["items"] == client.get("/v0/models/hub", headers=READ).json()
+
+
+# ----------------------------------------------------------------- the new contract: rows, aggregates, stalls
+
+
+def test_node_model_changed_goes_to_the_model_and_node_topics_not_to_models(client):
+    client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+    add_node(client)
+    with connect(client) as models, connect(client) as one_model, connect(client) as one_node:
+        subscribe(models, "models")
+        subscribe(one_model, f"model:{A}")
+        subscribe(one_node, "node:n1")
+        heartbeat(client, "n1", (A, "downloading", 30))
+        on_model = [until(one_model, "NodeModelChanged")]
+        on_node = [until(one_node, "NodeModelChanged")]
+        on_models = frames(models, 1)
+        for socket in (models, one_model, one_node):
+            socket.send_json({"op": "ping"})
+        assert until(models, "Pong") == {"type": "Pong"}
+    assert on_model == on_node
+    [row] = on_model
+    assert (row["model_id"], row["runtime_id"], row["state"], row["bytes_done"], row["bytes_total"]) == (
+        A,
+        "n1",
+        "downloading",
+        30,
+        100,
+    )
+    assert [frame["type"] for frame in on_models] == ["ModelStatusChanged"]
+
+
+def test_models_frames_carry_no_node_list_and_validate_against_the_schema(client):
+    client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+    add_node(client)
+    heartbeat(client, "n1", (A, "downloading", 10))
+    with connect(client) as socket:
+        received = subscribe(socket, "models")
+        client.post("/v0/models/register", json={"model_id": B}, headers=ADMIN)
+        heartbeat(client, "n1", (A, "ready", 100), (B, "failed", 0))
+        client.delete(f"/v0/models/{B}", headers=ADMIN)
+        received += frames(socket, 4)
+        socket.send_json({"op": "ping"})
+        assert frames(socket, 1) == [{"type": "Pong"}]
+    assert [frame["type"] for frame in received] == ["Subscribed", "Snapshot"] + ["ModelStatusChanged"] * 4
+    for frame in received:
+        assert schema_errors("events.schema.json", "ServerFrame", frame) == [], frame
+    for item in received[1]["items"]:
+        assert "nodes" not in item
+        assert schema_errors("hub.schema.json", "HubItem", item) == []
+    for event in received[2:]:
+        assert "nodes" not in event
+        assert set(event["node_counts"]) == {"pending", "downloading", "ready", "failed", "stalled", "offline"}
+    assert [(event["model_id"], event["status"], event["node_counts"]["failed"]) for event in received[2:]] == [
+        (B, "registered", 0),
+        (B, "registered", 1),  # one change's models go out by model id
+        (A, "ready", 0),
+        (B, "available", 0),
+    ]
+
+
+def test_a_silent_download_stalls_on_the_timer(tmp_path):
+    with make_client(tmp_path, download_stall_after=0.3, node_offline_after=4) as client:
+        client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+        add_node(client)
+        with connect(client) as socket:
+            subscribe(socket, f"model:{A}")
+            started = time.monotonic()
+            heartbeat(client, "n1", (A, "downloading", 10))
+            fresh = until(socket, "NodeModelChanged")
+            stalled = until(socket, "NodeModelChanged")  # no heartbeat in between: the timer found it
+            model = until(socket, "ModelStatusChanged")
+            while model["node_counts"]["stalled"] == 0:
+                model = until(socket, "ModelStatusChanged")
+        detail = client.get(f"/v0/models/{A}", headers=READ).json()
+    assert (fresh["stalled"], stalled["stalled"], stalled["state"], stalled["bytes_done"]) == (
+        False,
+        True,
+        "downloading",
+        10,
+    )
+    assert model["node_counts"] == {"pending": 0, "downloading": 1, "ready": 0, "failed": 0, "stalled": 1, "offline": 0}
+    assert model["status"] == "downloading"
+    assert detail["node_counts"]["stalled"] == 1
+    assert detail["nodes"][0]["stalled"] is True
+    assert time.monotonic() - started < 3.5  # before the node could go offline
+
+
+def test_registering_a_model_publishes_synced_false_and_keeps_the_node_online(client):
+    client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
+    add_node(client)
+    heartbeat(client, "n1", (A, "ready", 100))
+    with connect(client) as socket:
+        subscribe(socket, "node:n1", f"model:{A}")
+        client.post("/v0/models/register", json={"model_id": B}, headers=ADMIN)
+        node = frames(socket, 1)[0]
+        socket.send_json({"op": "ping"})
+        assert frames(socket, 1) == [{"type": "Pong"}]  # nothing about A
+    assert (node["type"], node["previous"], node["status"], node["synced"]) == (
+        "NodeStatusChanged",
+        "online",
+        "online",
+        False,
+    )
+    assert [m["id"] for m in client.get("/v1/models", headers=READ).json()["data"]] == [A]

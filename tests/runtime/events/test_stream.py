@@ -8,9 +8,10 @@ import json
 import pytest
 
 from generated.types import PingOp, SubscribeOp, UnsubscribeOp
-from runtime.events.backends import GAP
+from runtime.events import topics, wire
 from runtime.events.connection import Connection
 from runtime.events.stream import EventStream
+from runtime.events.wire import GAP
 
 START = 1_000
 
@@ -23,8 +24,9 @@ class FakeSnapshots:
 
 
 def message(seq: int, kind: str, key: str, **fields) -> bytes:
+    """An event of one item (``kind`` model, node or metrics) on its all-items topic and its own, numbered."""
     body = json.dumps({"type": "X", "seq": 0, "key": key, **fields}, separators=(",", ":")).encode()
-    return b"%d\n%s %s\n%s" % (seq, kind.encode(), key.encode(), body)
+    return wire.numbered(seq, wire.message((topics.KINDS[kind], f"{kind}:{key}"), body))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ bounded polls; the clock is injected wherever a TTL or a cooldown has to pass.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 import time
@@ -29,7 +30,7 @@ from runtime.hf.cache import StatsCache
 from runtime.hf.client import HfClient
 from runtime.hf.services import CONCURRENCY, key_of
 from tests.fakehub import running_fake_hub
-from tests.runtime.conftest import READ, make_settings
+from tests.runtime.conftest import READ, READ_TOKEN, make_settings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -611,3 +612,49 @@ def test_a_429_shows_in_readyz_and_metrics_and_stops_the_calls(hub, tmp_path):
     assert "modelhub_hf_cooldown_until_timestamp_seconds 0.0" not in metrics
     assert hub.stats()["api_calls"] <= CONCURRENCY  # only those already out when the first 429 came back
     assert all(info == NO_STATS for info in infos.values())
+
+
+# ---------------------------------------------------------------- HfStatsUpdated on the socket
+
+
+def test_a_refresh_that_changes_the_stats_publishes_hf_stats_updated(hub, tmp_path):
+    model_id = CATALOG[0].id
+    with running_app(tmp_path, hub.url, hf_cache_ttl=1) as client:
+        with (
+            client.websocket_connect(f"/ws?token={READ_TOKEN}") as models,
+            client.websocket_connect(f"/ws?token={READ_TOKEN}") as one,
+            client.websocket_connect(f"/ws?token={READ_TOKEN}") as nodes,
+        ):
+            for socket_, topic in ((models, "models"), (one, f"model:{model_id}"), (nodes, "nodes")):
+                socket_.send_json({"op": "subscribe", "topics": [topic]})
+                assert [json.loads(socket_.receive_text(timeout=5))["type"] for _ in range(2)] == [
+                    "Subscribed",
+                    "Snapshot",
+                ]
+            # Every refresh (TTL 1 s) fetches the stats again: a new fetched_at is a change the hub shows.
+            # (A value past its TTL shows as stale before the refresh brings it back: that is a change too.)
+            on_model = _next_frame(one, "HfStatsUpdated", lambda frame: frame["hf_info"]["freshness"] == "fresh")
+            on_models = _next_frame(models, "HfStatsUpdated", lambda frame: frame["seq"] == on_model["seq"])
+            nodes.send_json({"op": "ping"})
+            assert json.loads(nodes.receive_text(timeout=5)) == {"type": "Pong"}  # not on the nodes topic
+        shown_now = hf_infos(client)
+    assert on_model["model_id"] == model_id
+    assert on_models["seq"] == on_model["seq"]  # one event on both topics
+    assert set(on_model) == {"type", "seq", "ts", "model_id", "hf_info"}
+    info = on_model["hf_info"]
+    assert info["freshness"] == "fresh"
+    assert {name: info.get(name) for name in ("downloads", "likes", "last_modified", "gated")} == payload(
+        hub, CATALOG[0].repo
+    )
+    assert datetime.fromisoformat(info["fetched_at"]) <= datetime.fromisoformat(shown_now[model_id]["fetched_at"])
+
+
+def _next_frame(
+    socket_: Any, frame_type: str, wanted: Callable[[dict[str, Any]], bool], limit: int = 200
+) -> dict[str, Any]:
+    """The next frame of ``frame_type`` that is ``wanted``, skipping others."""
+    for _ in range(limit):
+        frame: dict[str, Any] = json.loads(socket_.receive_text(timeout=POLL))
+        if frame["type"] == frame_type and wanted(frame):
+            return frame
+    raise AssertionError(f"no wanted {frame_type} frame in {limit}")

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 
 from generated.catalog import CATALOG, CATALOG_BY_ID
-from generated.types import HeartbeatResponse, Node, NodeMetrics, NodeModelState, NodeStatus
+from generated.types import HeartbeatResponse, ManifestFile, Node, NodeMetrics, NodeModelState, NodeStatus
 from runtime.catalog.manifests import manifest
 from runtime.simulator import (
     NodePhase,
@@ -25,6 +25,7 @@ from runtime.simulator import (
     SimulatorConfig,
     SimulatorError,
     StatsSnapshot,
+    manifest_size,
     simulate_main,
 )
 from runtime.simulator._cli import _speed
@@ -129,6 +130,34 @@ def test_a_file_without_a_size_counts_the_configured_default():
     assert node.heartbeat().models[0].bytes_total == 1234
 
 
+SHARDED = CATALOG_BY_ID["gpt-oss-20b"]
+"""The catalog's sharded safetensors model: its manifest lists the index alone, without a size."""
+
+
+def test_a_sharded_model_counts_the_index_and_every_shard():
+    sharded = manifest(SHARDED, "http://hub.invalid")
+    assert [file.size_bytes for file in sharded.files] == [msgspec.UNSET]  # what the demo counted as 100 MiB
+    node = SimNode(0, config(speed_bytes_per_s=SHARDED.size_bytes / 2.5), seed=1)
+    node.apply([sharded])
+    seen = []
+    for _ in range(5):
+        node.step(1.0)
+        seen.append(reports(node)[0])
+    assert {total for _, _, total in seen} == {SHARDED.size_bytes}
+    assert seen[-1] == ("ready", SHARDED.size_bytes, SHARDED.size_bytes)
+
+
+def test_an_artifact_without_a_size_counts_the_default_beside_the_sized_files():
+    artifact = ManifestFile(name="mmproj.gguf", url="http://hub.invalid/x/resolve/main/mmproj.gguf")
+    with_artifact = msgspec.structs.replace(MANIFEST, files=[*MANIFEST.files, artifact])
+    sharded = manifest(SHARDED, "http://hub.invalid")
+    sharded = msgspec.structs.replace(sharded, files=[*sharded.files, artifact])
+    unknown = msgspec.structs.replace(manifest(SHARDED, "http://hub.invalid"), model_id="not-in-this-catalog")
+    assert manifest_size(with_artifact, 1234) == SIZE + 1234
+    assert manifest_size(sharded, 1234) == SHARDED.size_bytes + 1234
+    assert manifest_size(unknown, 1234) == 1234  # a model of a newer catalog: nothing to size its index by
+
+
 @pytest.mark.parametrize("gpu", [False, True])
 def test_metrics_are_plausible_and_have_gpu_fields_only_with_a_gpu(gpu):
     node = SimNode(0, config(gpu=gpu), seed=1)
@@ -171,31 +200,52 @@ def test_phases_spread_evenly_over_the_interval():
 # ----------------------------------------------------------------- the runner, against a mock transport
 
 
+def with_unknown_fields(value: Any) -> Any:
+    """``value`` with a field no release knows in every object, as a newer server might answer."""
+    if isinstance(value, dict):
+        return {key: with_unknown_fields(item) for key, item in value.items()} | {"from_a_newer_server": [1]}
+    if isinstance(value, list):
+        return [with_unknown_fields(item) for item in value]
+    return value
+
+
 class FakeServer:
     """Just enough of the node API: registration, heartbeats, manifests; scripted refusals."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, unknown_fields: bool = False) -> None:
         self.registered: set[str] = set()
         self.heartbeats: list[tuple[float, str, dict[str, Any]]] = []
         self.models = [MANIFEST]
         self.refusals: list[tuple[int, str]] = []  # answered, in order, to the next heartbeats
+        self.unknown_fields = unknown_fields  # every answer carries fields this release does not know
+
+    def answer(self, status: int, value: Any) -> httpx.Response:
+        body = msgspec.to_builtins(value)
+        return httpx.Response(status, json=with_unknown_fields(body) if self.unknown_fields else body)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path == "/v0/nodes":
             body = msgspec.json.decode(request.content)
             self.registered.add(body["runtime_id"])
-            node = Node(body["runtime_id"], body["machine_name"], NodeStatus.registering, NodeMetrics(), True, None)
-            return httpx.Response(201, content=msgspec.json.encode(node))
+            node = Node(
+                runtime_id=body["runtime_id"],
+                machine_name=body["machine_name"],
+                status=NodeStatus.registering,
+                synced=False,
+                metrics=NodeMetrics(),
+                metrics_stale=True,
+                last_heartbeat_at=None,
+            )
+            return self.answer(201, node)
         if path == "/v0/models":
-            return httpx.Response(200, content=msgspec.json.encode(self.models))
+            return self.answer(200, self.models)
         runtime_id = path.split("/")[3]
         self.heartbeats.append((time.monotonic(), runtime_id, msgspec.json.decode(request.content)))
         if self.refusals:
             status, code = self.refusals.pop(0)
-            return httpx.Response(status, json={"error": {"code": code, "message": f"scripted {code}"}})
-        answer = HeartbeatResponse(NodeStatus.registering, self.models)
-        return httpx.Response(200, content=msgspec.json.encode(answer))
+            return self.answer(status, {"error": {"code": code, "message": f"scripted {code}", "pointer": "/models/0"}})
+        return self.answer(200, HeartbeatResponse(NodeStatus.online, self.models))
 
 
 @asynccontextmanager
@@ -295,7 +345,21 @@ async def test_a_pending_node_keeps_trying_at_its_slots():
     times = [at for at, _, _ in fake.heartbeats[:4]]
     assert all(later - earlier > 0.08 for earlier, later in itertools.pairwise(times))  # one per slot
     assert simulator.stats.errors == {"403 forbidden": 3}
-    assert simulator.nodes[0].phase is NodePhase.registering
+    assert simulator.nodes[0].phase is NodePhase.online  # heartbeating, whatever its models' states
+
+
+async def test_answers_with_fields_of_a_newer_server_are_accepted():
+    fake = FakeServer(unknown_fields=True)
+    simulator = Simulator(config(nodes=1, heartbeat_interval=0.1), transport=httpx.MockTransport(fake.handle))
+    async with running(simulator):
+        await eventually(lambda: simulator.stats.heartbeats_ok >= 2)
+        assert simulator.nodes[0].phase is NodePhase.online
+        assert list(simulator.nodes[0].models) == [MODEL]  # the heartbeat answer's desired set
+        fake.models = []
+        fake.refusals = [(404, "not_registered")]
+        await eventually(lambda: not simulator.nodes[0].models)  # GET /v0/models, decoded as well
+    assert simulator.stats.errors == {"404 not_registered": 1}  # the error body's code was read
+    assert simulator.stats.registrations == 1
 
 
 async def test_a_forgotten_node_registers_again():
@@ -352,13 +416,20 @@ async def node_statuses(client: httpx.AsyncClient) -> dict[str, str]:
     return {node["runtime_id"]: node["status"] for node in (await client.get("/v0/nodes")).json()}
 
 
+async def model_nodes(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """Every node's report on MODEL (``GET /v0/models/{id}``)."""
+    nodes: list[dict[str, Any]] = (await client.get(f"/v0/models/{MODEL}")).json()["nodes"]
+    return nodes
+
+
 async def all_ready_and_online(client: httpx.AsyncClient, nodes: int = 5) -> bool:
     item = await hub_item(client)
-    statuses = await node_statuses(client)
+    listed = (await client.get("/v0/nodes")).json()
     return (
         item["status"] == "ready"
-        and [node["state"] for node in item["nodes"]] == ["ready"] * nodes
-        and list(statuses.values()) == ["online"] * nodes
+        and item["node_counts"]["ready"] == nodes
+        and [node["status"] for node in listed] == ["online"] * nodes
+        and [node["synced"] for node in listed] == [True] * nodes
     )
 
 
@@ -379,8 +450,8 @@ async def test_live_failures_are_reported_then_recover(hub):
     async with live(hub, fast(failure_rate=1.0)) as (client, simulator):
 
         async def some_node_failed() -> bool:
-            item = await hub_item(client)
-            return any(n["state"] == "failed" and "simulated failure" in (n["error"] or "") for n in item["nodes"])
+            reports = await model_nodes(client)
+            return any(n["state"] == "failed" and "simulated failure" in (n["error"] or "") for n in reports)
 
         await eventually(some_node_failed)
         simulator.reconfigure(failure_rate=0.0)
@@ -418,7 +489,7 @@ async def test_live_a_deleted_model_is_dropped(hub):
             statuses = await node_statuses(client)
             return (
                 item["status"] == "available"
-                and not item["nodes"]
+                and not any(item["node_counts"].values())
                 and all(not node.models for node in simulator.nodes)
                 and list(statuses.values()) == ["online"] * 5
             )

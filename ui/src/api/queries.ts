@@ -1,14 +1,18 @@
 // Per-resource queryOptions factories and mutation functions. Keys go from general to specific:
-// ['session'], ['models', 'hub'], ['nodes'] — invalidating ['models'] refreshes every model query.
+// ['session'], ['models', 'hub'], ['models', 'detail', id], ['nodes'], ['nodes', 'detail', id] —
+// invalidating ['models'] refreshes every model query, ['nodes'] every node query.
+// The event stream (live/cache.ts) takes its keys from these factories, so they are defined once.
 import { queryOptions } from "@tanstack/react-query";
-import type { HubItem, Node, Session } from "@generated";
+import type { HubItem, ModelDetail, Node, NodeDetail, Session } from "@generated";
 import { apiFetch } from "./client";
 
 export const queryKeys = {
   session: ["session"] as const,
   models: ["models"] as const,
   hub: ["models", "hub"] as const,
+  modelDetail: (modelId: string) => ["models", "detail", modelId] as const,
   nodes: ["nodes"] as const,
+  nodeDetail: (runtimeId: string) => ["nodes", "detail", runtimeId] as const,
 };
 
 /** While the event stream is live the cache is kept current by events; otherwise poll every 10 s. */
@@ -31,10 +35,26 @@ export const hubQuery = (live: boolean) =>
     refetchInterval: pollInterval(live),
   });
 
+/** One model with every node's report (GET /v0/models/{id}); kept current by the model:<id> topic. */
+export const modelDetailQuery = (modelId: string, live: boolean) =>
+  queryOptions({
+    queryKey: queryKeys.modelDetail(modelId),
+    queryFn: ({ signal }) => apiFetch<ModelDetail>(`/v0/models/${encodeURIComponent(modelId)}`, { signal }),
+    refetchInterval: pollInterval(live),
+  });
+
 export const nodesQuery = (live: boolean) =>
   queryOptions({
     queryKey: queryKeys.nodes,
     queryFn: ({ signal }) => apiFetch<Node[]>("/v0/nodes", { signal }),
+    refetchInterval: pollInterval(live),
+  });
+
+/** One node with its report on each model (GET /v0/nodes/{id}); kept current by the node:<id> topic. */
+export const nodeDetailQuery = (runtimeId: string, live: boolean) =>
+  queryOptions({
+    queryKey: queryKeys.nodeDetail(runtimeId),
+    queryFn: ({ signal }) => apiFetch<NodeDetail>(`/v0/nodes/${encodeURIComponent(runtimeId)}`, { signal }),
     refetchInterval: pollInterval(live),
   });
 

@@ -10,6 +10,16 @@ export function StatusBadge({ status, label }: { readonly status: string; readon
   );
 }
 
+/** "N stalled", shown only when some node's download stopped growing. */
+export function StalledBadge({ count }: { readonly count: number }) {
+  if (count <= 0) return null;
+  return (
+    <span className="badge" data-badge="stalled" title="Downloads whose bytes stopped growing" data-testid="stalled-count">
+      {`${count} stalled`}
+    </span>
+  );
+}
+
 /** A determinate progress bar (role="progressbar", aria-valuenow 0..100). */
 export function ProgressBar({ progress, label }: { readonly progress: number | null; readonly label: string }) {
   const percent = progressPercent(progress);

@@ -1,17 +1,30 @@
 import { QueryClient } from "@tanstack/react-query";
 import { beforeEach, describe, expect, it, type MockInstance, vi } from "vitest";
-import type { ClientOp, HubItem, MetricsState, Node, ServerFrame } from "@generated";
+import type {
+  ClientOp,
+  HubItem,
+  MetricsState,
+  ModelDetail,
+  Node,
+  NodeDetail,
+  NodeModelChanged,
+  NodeModelDetail,
+  ServerFrame,
+} from "@generated";
+import { queryKeys } from "../api/queries";
+import { EMPTY_COUNTS } from "./patches";
 import {
   type CacheSink,
   type Clock,
   DEAD_SOCKET_CODE,
   EventStream,
   type EventStreamOptions,
-  HUB_KEY,
-  NODES_KEY,
   type SocketHandlers,
   type SocketLike,
 } from "./stream";
+
+const HUB_KEY = queryKeys.hub;
+const NODES_KEY = queryKeys.nodes;
 
 // ---- fakes ----
 
@@ -80,6 +93,11 @@ class FakeSocket implements SocketLike {
     this.handlers.onMessage(JSON.stringify(frame));
   }
 
+  /** A raw text frame (extra fields, bad JSON, ...). */
+  receiveRaw(data: string): void {
+    this.handlers.onMessage(data);
+  }
+
   serverClose(code: number): void {
     this.handlers.onClose(code, "");
   }
@@ -101,8 +119,48 @@ function hubItem(id: string, overrides: Partial<HubItem> = {}): HubItem {
     format: "gguf",
     status: "available",
     progress: null,
-    nodes: [],
+    node_counts: EMPTY_COUNTS,
+    bytes_done: 0,
+    bytes_total: 0,
     hf_info: null,
+    ...overrides,
+  };
+}
+
+function row(runtimeId: string, overrides: Partial<NodeModelDetail> = {}): NodeModelDetail {
+  return {
+    runtime_id: runtimeId,
+    model_id: "a",
+    state: "downloading",
+    bytes_done: 10,
+    bytes_total: 100,
+    bytes_per_second: 5,
+    eta_seconds: 18,
+    stalled: false,
+    error: null,
+    updated_at: "2026-11-24T09:59:00Z",
+    ...overrides,
+  };
+}
+
+function modelDetail(id: string, nodes: NodeModelDetail[], overrides: Partial<HubItem> = {}): ModelDetail {
+  return { ...hubItem(id, { status: "downloading", ...overrides }), nodes };
+}
+
+function nodeModelChanged(seq: number, runtimeId: string, overrides: Partial<NodeModelChanged> = {}): ServerFrame {
+  return {
+    type: "NodeModelChanged",
+    seq,
+    ts: TS,
+    model_id: "a",
+    runtime_id: runtimeId,
+    state: "downloading",
+    bytes_done: 50,
+    bytes_total: 100,
+    bytes_per_second: 10,
+    eta_seconds: 5,
+    stalled: false,
+    error: null,
     ...overrides,
   };
 }
@@ -112,6 +170,7 @@ function node(runtimeId: string, overrides: Partial<Node> = {}): Node {
     runtime_id: runtimeId,
     machine_name: `host-${runtimeId}`,
     status: "online",
+    synced: true,
     metrics: { cpu_usage: 0.1 },
     metrics_stale: false,
     last_heartbeat_at: "2026-11-24T10:00:00Z",
@@ -129,7 +188,9 @@ function modelChanged(seq: number, modelId: string, progress: number | null, sta
     model_id: modelId,
     status,
     progress,
-    nodes: [{ runtime_id: "n1", state: "downloading", bytes_done: 10, bytes_total: 100, error: null }],
+    node_counts: { ...EMPTY_COUNTS, downloading: 1, stalled: 1 },
+    bytes_done: 10,
+    bytes_total: 100,
   };
 }
 
@@ -248,10 +309,31 @@ describe("snapshots and resync", () => {
     expect(nodes(h)?.[1]?.metrics_stale).toBe(true);
   });
 
-  it("ResyncRequired invalidates the queries of the subscribed topics, once per query prefix", () => {
-    const h = connected(["models", "nodes", "metrics"], 5);
+  it("ResyncRequired invalidates the queries of the subscribed topics, once per query", () => {
+    const h = connected(["models", "nodes", "metrics", "model:a", "node:n1"], 5);
     h.socket().receive({ type: "ResyncRequired" });
-    expect(h.invalidate.mock.calls).toEqual([[{ queryKey: ["models"] }], [{ queryKey: ["nodes"] }]]);
+    expect(h.invalidate.mock.calls).toEqual([
+      [{ queryKey: ["models", "hub"] }],
+      [{ queryKey: ["nodes"] }],
+      [{ queryKey: ["models", "detail", "a"] }],
+      [{ queryKey: ["nodes", "detail", "n1"] }],
+    ]);
+  });
+
+  it("a model:<id> Snapshot replaces that model's detail; a node:<id> Snapshot that node's", () => {
+    const h = connected(["model:a", "node:n1"], 5);
+    h.socket().receive({ type: "Snapshot", topic: "model:a", items: [modelDetail("a", [row("n1"), row("n2")])] });
+    expect(h.client.getQueryData<ModelDetail>(queryKeys.modelDetail("a"))?.nodes.map((r) => r.runtime_id)).toEqual([
+      "n1",
+      "n2",
+    ]);
+    const detail: NodeDetail = { ...node("n1"), models: [row("n1")] };
+    h.socket().receive({ type: "Snapshot", topic: "node:n1", items: [detail] });
+    expect(h.client.getQueryData<NodeDetail>(queryKeys.nodeDetail("n1"))?.models).toHaveLength(1);
+    // An unknown node: empty items, the detail query is refetched (it answers 404 until the node registers).
+    h.socket().receive({ type: "Snapshot", topic: "node:n9", items: [] });
+    expect(h.invalidate).toHaveBeenCalledWith({ queryKey: ["nodes", "detail", "n9"] });
+    expect(h.client.getQueryData(queryKeys.nodeDetail("n9"))).toBeUndefined();
   });
 });
 
@@ -269,7 +351,7 @@ describe("events", () => {
     expect(h.stream.getLastSeq()).toBe(12);
   });
 
-  it("coalesced progress updates patch status, progress and nodes of the item in place", () => {
+  it("coalesced progress updates patch status, progress and the aggregates of the item in place", () => {
     const h = connected(["models"], 0);
     h.client.setQueryData<HubItem[]>(HUB_KEY, [hubItem("a", { status: "registered" }), hubItem("b")]);
     const before = hub(h)?.[1];
@@ -279,7 +361,8 @@ describe("events", () => {
     const item = hub(h)?.[0];
     expect(item?.status).toBe("downloading");
     expect(item?.progress).toBe(0.6);
-    expect(item?.nodes).toEqual([{ runtime_id: "n1", state: "downloading", bytes_done: 10, bytes_total: 100, error: null }]);
+    expect(item?.node_counts).toEqual({ ...EMPTY_COUNTS, downloading: 1, stalled: 1 });
+    expect([item?.bytes_done, item?.bytes_total]).toEqual([10, 100]);
     expect(item?.name).toBe("A");
     expect(hub(h)?.[1]).toBe(before); // untouched items keep their identity
   });
@@ -294,17 +377,44 @@ describe("events", () => {
   it("NodeStatusChanged patches a known node, removes a deleted one and refetches for an unknown one", () => {
     const h = connected(["nodes"], 0);
     h.client.setQueryData<Node[]>(NODES_KEY, [node("n1", { status: "pending" }), node("n2")]);
-    h.socket().receive({ type: "NodeStatusChanged", seq: 1, ts: TS, runtime_id: "n1", status: "registering", previous: "pending" });
-    expect(nodes(h)?.map((n) => [n.runtime_id, n.status])).toEqual([
-      ["n1", "registering"],
-      ["n2", "online"],
+    h.socket().receive({
+      type: "NodeStatusChanged",
+      seq: 1,
+      ts: TS,
+      runtime_id: "n1",
+      machine_name: "host-n1",
+      status: "online",
+      previous: "pending",
+      synced: false,
+    });
+    expect(nodes(h)?.map((n) => [n.runtime_id, n.status, n.synced])).toEqual([
+      ["n1", "online", false],
+      ["n2", "online", true],
     ]);
     expect(h.invalidate).not.toHaveBeenCalled();
 
-    h.socket().receive({ type: "NodeStatusChanged", seq: 2, ts: TS, runtime_id: "n2", status: null, previous: "online" });
+    h.socket().receive({
+      type: "NodeStatusChanged",
+      seq: 2,
+      ts: TS,
+      runtime_id: "n2",
+      machine_name: "host-n2",
+      status: null,
+      previous: "online",
+      synced: false,
+    });
     expect(nodes(h)?.map((n) => n.runtime_id)).toEqual(["n1"]);
 
-    h.socket().receive({ type: "NodeStatusChanged", seq: 3, ts: TS, runtime_id: "n9", status: "pending", previous: null });
+    h.socket().receive({
+      type: "NodeStatusChanged",
+      seq: 3,
+      ts: TS,
+      runtime_id: "n9",
+      machine_name: "host-n9",
+      status: "pending",
+      previous: null,
+      synced: false,
+    });
     expect(h.invalidate).toHaveBeenCalledTimes(1);
     expect(h.invalidate).toHaveBeenCalledWith({ queryKey: ["nodes"] });
     expect(nodes(h)?.map((n) => n.runtime_id)).toEqual(["n1"]);
@@ -316,6 +426,93 @@ describe("events", () => {
     h.socket().receive({ type: "MetricsUpdated", seq: 1, ts: TS, runtime_id: "n2", metrics: { memory_usage: 0.4 }, stale: true });
     expect(nodes(h)?.[1]).toMatchObject({ metrics: { memory_usage: 0.4 }, metrics_stale: true });
     expect(nodes(h)?.[0]).toMatchObject({ metrics: { cpu_usage: 0.1 }, metrics_stale: false });
+  });
+
+  it("NodeModelChanged patches, adds and (state null) removes rows of the cached model and node details", () => {
+    const h = connected(["model:a", "node:n1"], 0);
+    h.client.setQueryData<ModelDetail>(queryKeys.modelDetail("a"), modelDetail("a", [row("n1"), row("n2")]));
+    h.client.setQueryData<NodeDetail>(queryKeys.nodeDetail("n1"), { ...node("n1"), models: [row("n1")] });
+    const untouched = h.client.getQueryData<ModelDetail>(queryKeys.modelDetail("a"))?.nodes[1];
+
+    h.socket().receive(nodeModelChanged(1, "n1", { stalled: true, bytes_per_second: 0, eta_seconds: null }));
+    let detail = h.client.getQueryData<ModelDetail>(queryKeys.modelDetail("a"));
+    expect(detail?.nodes[0]).toEqual(
+      row("n1", { bytes_done: 50, stalled: true, bytes_per_second: 0, eta_seconds: null, updated_at: TS }),
+    );
+    expect(detail?.nodes[1]).toBe(untouched);
+    expect(h.client.getQueryData<NodeDetail>(queryKeys.nodeDetail("n1"))?.models[0]?.stalled).toBe(true);
+
+    h.socket().receive(nodeModelChanged(2, "n3", { state: "failed", error: "disk full" }));
+    detail = h.client.getQueryData<ModelDetail>(queryKeys.modelDetail("a"));
+    expect(detail?.nodes.map((r) => [r.runtime_id, r.state, r.error])).toEqual([
+      ["n1", "downloading", null],
+      ["n2", "downloading", null],
+      ["n3", "failed", "disk full"],
+    ]);
+
+    h.socket().receive(nodeModelChanged(3, "n1", { state: null }));
+    expect(h.client.getQueryData<ModelDetail>(queryKeys.modelDetail("a"))?.nodes.map((r) => r.runtime_id)).toEqual([
+      "n2",
+      "n3",
+    ]);
+    expect(h.client.getQueryData<NodeDetail>(queryKeys.nodeDetail("n1"))?.models).toEqual([]);
+    // Another model's event leaves this detail alone; nothing is cached for it, so nothing is created.
+    h.socket().receive(nodeModelChanged(4, "n2", { model_id: "b" }));
+    expect(h.client.getQueryData(queryKeys.modelDetail("b"))).toBeUndefined();
+    expect(h.client.getQueryData<ModelDetail>(queryKeys.modelDetail("a"))?.nodes).toHaveLength(2);
+    expect(h.invalidate).not.toHaveBeenCalled();
+  });
+
+  it("ModelStatusChanged also patches the cached model detail, keeping its rows", () => {
+    const h = connected(["models", "model:a"], 0);
+    h.client.setQueryData<HubItem[]>(HUB_KEY, [hubItem("a", { status: "registered" })]);
+    h.client.setQueryData<ModelDetail>(queryKeys.modelDetail("a"), modelDetail("a", [row("n1")], { status: "registered" }));
+    h.socket().receive(modelChanged(1, "a", 0.1));
+    const detail = h.client.getQueryData<ModelDetail>(queryKeys.modelDetail("a"));
+    expect(detail).toMatchObject({ status: "downloading", progress: 0.1, bytes_done: 10, bytes_total: 100 });
+    expect(detail?.nodes).toHaveLength(1);
+  });
+
+  it("HfStatsUpdated replaces hf_info of the hub item and the detail", () => {
+    const h = connected(["models"], 0);
+    h.client.setQueryData<HubItem[]>(HUB_KEY, [hubItem("a"), hubItem("b")]);
+    h.client.setQueryData<ModelDetail>(queryKeys.modelDetail("a"), modelDetail("a", []));
+    const info = { downloads: 5, likes: 1, fetched_at: TS, freshness: "fresh" } as const;
+    h.socket().receive({ type: "HfStatsUpdated", seq: 1, ts: TS, model_id: "a", hf_info: info });
+    expect(hub(h)?.[0]?.hf_info).toEqual(info);
+    expect(hub(h)?.[1]?.hf_info).toBeNull();
+    expect(h.client.getQueryData<ModelDetail>(queryKeys.modelDetail("a"))?.hf_info).toEqual(info);
+    expect(hub(h)?.[0]?.status).toBe("available");
+  });
+
+  it("accepts frames with unknown fields, and keeps those fields out of the cache", () => {
+    const h = connected(["models"], 0);
+    h.client.setQueryData<HubItem[]>(HUB_KEY, [hubItem("a")]);
+    const frame = { ...modelChanged(1, "a", 0.5), shiny_new_field: { x: 1 }, nodes: ["legacy"] };
+    h.socket().receiveRaw(JSON.stringify(frame));
+    expect(hub(h)?.[0]).toMatchObject({ status: "downloading", progress: 0.5 });
+    expect(hub(h)?.[0]).not.toHaveProperty("shiny_new_field");
+    expect(hub(h)?.[0]).not.toHaveProperty("nodes");
+    h.socket().receiveRaw(JSON.stringify({ type: "Heartbeat", extra: true }));
+    h.socket().receiveRaw(JSON.stringify({ type: "Subscribed", topics: ["models"], seq: 1, extra: "x" }));
+    expect(h.logs).toEqual([]);
+    expect(h.stream.getLastSeq()).toBe(1);
+  });
+
+  it("drops frames that are not JSON, have an unknown type or miss a needed field, and stays connected", () => {
+    const h = connected(["models"], 0);
+    h.client.setQueryData<HubItem[]>(HUB_KEY, [hubItem("a")]);
+    h.socket().receiveRaw("{not json");
+    h.socket().receiveRaw(JSON.stringify({ type: "FutureEvent", seq: 1 }));
+    h.socket().receiveRaw(JSON.stringify({ type: "ModelStatusChanged", seq: 2, ts: TS, model_id: "a", status: "ready" }));
+    expect(h.logs).toEqual([
+      "frame is not JSON",
+      "unknown frame type: FutureEvent",
+      "ModelStatusChanged frame with a bad or missing progress",
+    ]);
+    expect(hub(h)?.[0]?.status).toBe("available");
+    expect(h.stream.getLastSeq()).toBe(0); // a rejected event does not advance the seq
+    expect(h.stream.getState()).toBe("live");
   });
 
   it("logs an Error frame and keeps the connection", () => {

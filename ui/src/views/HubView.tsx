@@ -4,19 +4,16 @@ import { useDeferredValue, useId, useState } from "react";
 import type { HubItem, Role } from "@generated";
 import { errorText } from "../api/client";
 import { hubQuery, queryKeys, registerModel } from "../api/queries";
-import { ErrorText, ProgressBar, StatusBadge, useNow } from "../components/bits";
+import { ErrorText, ProgressBar, StalledBadge, StatusBadge, useNow } from "../components/bits";
 import { formatBytes, formatCount, formatTokens, relativeTime } from "../format";
 import { useConnectionState, useLiveTopics } from "../live/EventStreamProvider";
+import { countsText, hubProgress, replaceHubItem } from "../live/patches";
 
 export function matches(item: HubItem, query: string): boolean {
   const words = query.toLowerCase().split(/\s+/).filter(Boolean);
   if (words.length === 0) return true;
   const haystack = [item.name, item.description, item.id, ...item.tags].join(" ").toLowerCase();
   return words.every((word) => haystack.includes(word));
-}
-
-export function replaceItem(items: HubItem[] | undefined, item: HubItem): HubItem[] | undefined {
-  return items?.map((old) => (old.id === item.id ? item : old));
 }
 
 export function HubView({ role }: { readonly role: Role }) {
@@ -90,10 +87,12 @@ function HfStats({ item, now }: { readonly item: HubItem; readonly now: number }
 function ModelCard({ item, canRegister }: { readonly item: HubItem; readonly canRegister: boolean }) {
   const queryClient = useQueryClient();
   const now = useNow(30_000);
+  const progress = hubProgress(item);
+  const summary = item.status === "available" ? "" : countsText(item.node_counts);
   const register = useMutation({
     mutationFn: () => registerModel(item.id),
     onSuccess: (registered) => {
-      queryClient.setQueryData<HubItem[]>(queryKeys.hub, (old) => replaceItem(old, registered));
+      queryClient.setQueryData<HubItem[]>(queryKeys.hub, (old) => (old ? replaceHubItem(old, registered) : old));
     },
   });
 
@@ -101,11 +100,19 @@ function ModelCard({ item, canRegister }: { readonly item: HubItem; readonly can
     <article className="card" aria-label={item.name} data-model-id={item.id} data-status={item.status}>
       <header className="card-head">
         <h2>{item.name}</h2>
-        <StatusBadge status={item.status} label={STATUS_LABEL[item.status]} />
+        <span className="badges">
+          <StalledBadge count={item.node_counts.stalled} />
+          <StatusBadge status={item.status} label={STATUS_LABEL[item.status]} />
+        </span>
       </header>
       <p className="description">{item.description}</p>
-      {item.status === "downloading" || (item.progress !== null && item.status !== "ready") ? (
-        <ProgressBar progress={item.progress} label={`Download progress of ${item.name}`} />
+      {item.status === "downloading" || (progress !== null && item.status !== "ready") ? (
+        <ProgressBar progress={progress} label={`Download progress of ${item.name}`} />
+      ) : null}
+      {summary !== "" ? (
+        <p className="counts small" data-testid="node-counts">
+          {summary}
+        </p>
       ) : null}
       <dl className="facts">
         <div>

@@ -1,16 +1,22 @@
-// Local: the registered models (status ≠ available) with each node's state; Delete behind a confirmation.
+// Local: the registered models (status ≠ available) with their per-state node counts; each card's
+// per-node rows load on demand (Show nodes) from GET /v0/models/{id}, kept live by the model:<id> topic,
+// failed and stalled first, 50 at a time. Delete behind a confirmation.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useState } from "react";
-import type { HubItem, Node, Role } from "@generated";
+import { memo, useState } from "react";
+import type { HubItem, Node, NodeModelDetail, Role } from "@generated";
 import { errorText } from "../api/client";
-import { deleteModel, hubQuery, nodesQuery, queryKeys } from "../api/queries";
+import { deleteModel, hubQuery, modelDetailQuery, nodesQuery, queryKeys } from "../api/queries";
 import { ConfirmDialog } from "../components/ConfirmDialog";
-import { ErrorText, ProgressBar, StatusBadge } from "../components/bits";
-import { formatBytes } from "../format";
+import { ErrorText, ProgressBar, StalledBadge, StatusBadge } from "../components/bits";
+import { formatBytes, formatEta, formatRate } from "../format";
 import { useConnectionState, useLiveTopics } from "../live/EventStreamProvider";
+import { countsText, hubProgress, markUnregistered, sortRows } from "../live/patches";
+
+/** Rows shown at first and added by each "Show more". */
+export const PAGE_SIZE = 50;
 
 export function LocalView({ role }: { readonly role: Role }) {
-  useLiveTopics(["models", "nodes", "metrics"]);
+  useLiveTopics(["models", "nodes"]);
   const live = useConnectionState() === "live";
   const hub = useQuery(hubQuery(live));
   const nodes = useQuery(nodesQuery(live));
@@ -36,6 +42,12 @@ export function LocalView({ role }: { readonly role: Role }) {
   );
 }
 
+/** Nodes that reported the model, offline ones included. */
+function reportCount(item: HubItem): number {
+  const counts = item.node_counts;
+  return counts.pending + counts.downloading + counts.ready + counts.failed + counts.offline;
+}
+
 function LocalCard({
   item,
   names,
@@ -47,53 +59,49 @@ function LocalCard({
 }) {
   const queryClient = useQueryClient();
   const [confirming, setConfirming] = useState(false);
+  const [expanded, setExpanded] = useState(false);
   const remove = useMutation({
     mutationFn: () => deleteModel(item.id),
     onSuccess: () => {
       setConfirming(false);
-      queryClient.setQueryData<HubItem[]>(queryKeys.hub, (old) =>
-        old?.map((it) => (it.id === item.id ? { ...it, status: "available", progress: null, nodes: [] } : it)),
-      );
-      void queryClient.invalidateQueries({ queryKey: queryKeys.models });
+      queryClient.setQueryData<HubItem[]>(queryKeys.hub, (old) => (old ? markUnregistered(old, item.id) : old));
+      queryClient.removeQueries({ queryKey: queryKeys.modelDetail(item.id) });
+      void queryClient.invalidateQueries({ queryKey: queryKeys.hub });
     },
   });
+  const progress = hubProgress(item);
+  const summary = countsText(item.node_counts);
+  const reports = reportCount(item);
 
   return (
     <article className="card" aria-label={item.name} data-model-id={item.id} data-status={item.status}>
       <header className="card-head">
         <h2>{item.name}</h2>
-        <StatusBadge status={item.status} />
+        <span className="badges">
+          <StalledBadge count={item.node_counts.stalled} />
+          <StatusBadge status={item.status} />
+        </span>
       </header>
       <p className="muted small">
         {item.repo} · {formatBytes(item.size_bytes)}
       </p>
-      {item.progress !== null && item.status !== "ready" ? (
-        <ProgressBar progress={item.progress} label={`Download progress of ${item.name}`} />
+      {progress !== null && item.status !== "ready" ? (
+        <ProgressBar progress={progress} label={`Download progress of ${item.name}`} />
       ) : null}
-      {item.nodes.length === 0 ? (
-        <p className="muted">No node has reported this model yet.</p>
-      ) : (
-        <ul className="node-states" aria-label={`Nodes of ${item.name}`}>
-          {item.nodes.map((progress) => (
-            <li key={progress.runtime_id} data-runtime-id={progress.runtime_id} data-state={progress.state}>
-              <div className="node-state-head">
-                <span className="node-name">{names.get(progress.runtime_id) ?? progress.runtime_id}</span>
-                <StatusBadge status={progress.state} />
-              </div>
-              {progress.state === "downloading" ? (
-                <ProgressBar
-                  progress={progress.bytes_total > 0 ? progress.bytes_done / progress.bytes_total : null}
-                  label={`Download progress of ${item.name} on ${names.get(progress.runtime_id) ?? progress.runtime_id}`}
-                />
-              ) : null}
-              <span className="muted small">
-                {`${formatBytes(progress.bytes_done)} of ${formatBytes(progress.bytes_total)}`}
-              </span>
-              {progress.state === "failed" && progress.error ? <p className="error">{progress.error}</p> : null}
-            </li>
-          ))}
-        </ul>
-      )}
+      <p className="counts small" data-testid="node-counts">
+        {summary === "" ? "No node has reported this model yet." : summary}
+      </p>
+      {reports > 0 || expanded ? (
+        <button
+          type="button"
+          className="link-button"
+          aria-expanded={expanded}
+          onClick={() => setExpanded((open) => !open)}
+        >
+          {expanded ? "Hide nodes" : "Show nodes"}
+        </button>
+      ) : null}
+      {expanded ? <ModelNodes item={item} names={names} /> : null}
       {canDelete ? (
         <div className="card-actions">
           <button type="button" className="danger" onClick={() => setConfirming(true)}>
@@ -118,3 +126,82 @@ function LocalCard({
     </article>
   );
 }
+
+/** The per-node rows of one model: subscribed only while shown. */
+export function ModelNodes({ item, names }: { readonly item: HubItem; readonly names: ReadonlyMap<string, string> }) {
+  useLiveTopics([`model:${item.id}`]);
+  const live = useConnectionState() === "live";
+  const detail = useQuery(modelDetailQuery(item.id, live));
+  const [limit, setLimit] = useState(PAGE_SIZE);
+
+  if (detail.isPending) return <p className="muted small">Loading nodes…</p>;
+  if (detail.isError) return <ErrorText>{errorText(detail.error)}</ErrorText>;
+  const rows = sortRows(detail.data.nodes);
+  if (rows.length === 0) return <p className="muted">No node has reported this model yet.</p>;
+  const shown = rows.slice(0, limit);
+  return (
+    <>
+      <ul className="node-states" aria-label={`Nodes of ${item.name}`}>
+        {shown.map((row) => (
+          <NodeModelRow key={row.runtime_id} row={row} name={names.get(row.runtime_id)} modelName={item.name} />
+        ))}
+      </ul>
+      <p className="muted small" aria-live="polite">
+        {shown.length === rows.length ? `${rows.length} nodes` : `Showing ${shown.length} of ${rows.length} nodes`}
+      </p>
+      {shown.length < rows.length ? (
+        <button type="button" className="link-button" onClick={() => setLimit((n) => n + PAGE_SIZE)}>
+          Show more
+        </button>
+      ) : null}
+    </>
+  );
+}
+
+/** One node's row; memoised: an event replaces one row object and leaves the others' identity alone. */
+const NodeModelRow = memo(function NodeModelRow({
+  row,
+  name,
+  modelName,
+}: {
+  readonly row: NodeModelDetail;
+  readonly name: string | undefined;
+  readonly modelName: string;
+}) {
+  const label = name ?? row.runtime_id;
+  return (
+    <li data-runtime-id={row.runtime_id} data-state={row.state} data-stalled={row.stalled ? "true" : "false"}>
+      <div className="node-state-head">
+        <span className="node-name">
+          {label}
+          {name !== undefined && name !== row.runtime_id ? (
+            <>
+              {" "}
+              <code className="muted small">{row.runtime_id}</code>
+            </>
+          ) : null}
+        </span>
+        <span className="badges">
+          {row.stalled ? <StatusBadge status="stalled" /> : null}
+          <StatusBadge status={row.state} />
+        </span>
+      </div>
+      {row.state === "downloading" ? (
+        <ProgressBar
+          progress={row.bytes_total > 0 ? row.bytes_done / row.bytes_total : null}
+          label={`Download progress of ${modelName} on ${label}`}
+        />
+      ) : null}
+      <span className="row-facts muted small">
+        <span>{`${formatBytes(row.bytes_done)} of ${formatBytes(row.bytes_total)}`}</span>
+        {row.state === "downloading" ? (
+          <>
+            <span title="Download rate">{formatRate(row.bytes_per_second)}</span>
+            <span title="Time left">{`ETA ${formatEta(row.eta_seconds)}`}</span>
+          </>
+        ) : null}
+      </span>
+      {row.state === "failed" && row.error ? <p className="error">{row.error}</p> : null}
+    </li>
+  );
+});

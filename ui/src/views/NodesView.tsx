@@ -1,13 +1,15 @@
-// Nodes: status, metrics and last heartbeat of each node; Approve and Delete for admins.
+// Nodes: status, synced flag, metrics and last heartbeat of each node; Approve and Delete for admins.
+// "Show models" loads the node's detail (GET /v0/nodes/{id}, live through node:<id>) for that card only.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import type { Node, Role } from "@generated";
+import type { Node, NodeDetail, Role } from "@generated";
 import { errorText } from "../api/client";
-import { approveNode, deleteNode, nodesQuery, queryKeys } from "../api/queries";
+import { approveNode, deleteNode, nodeDetailQuery, nodesQuery, queryKeys } from "../api/queries";
 import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorText, StatusBadge, useNow } from "../components/bits";
 import { formatBytes, formatPercent, relativeTime } from "../format";
 import { useConnectionState, useLiveTopics } from "../live/EventStreamProvider";
+import { removeNode, replaceNode, sortRows } from "../live/patches";
 
 export function NodesView({ role }: { readonly role: Role }) {
   useLiveTopics(["nodes", "metrics"]);
@@ -37,19 +39,19 @@ export function NodesView({ role }: { readonly role: Role }) {
 function NodeRow({ node, now, isAdmin }: { readonly node: Node; readonly now: number; readonly isAdmin: boolean }) {
   const queryClient = useQueryClient();
   const [confirming, setConfirming] = useState(false);
+  const [expanded, setExpanded] = useState(false);
   const approve = useMutation({
     mutationFn: () => approveNode(node.runtime_id),
     onSuccess: (approved) => {
-      queryClient.setQueryData<Node[]>(queryKeys.nodes, (old) =>
-        old?.map((it) => (it.runtime_id === approved.runtime_id ? approved : it)),
-      );
+      queryClient.setQueryData<Node[]>(queryKeys.nodes, (old) => (old ? replaceNode(old, approved) : old));
     },
   });
   const remove = useMutation({
     mutationFn: () => deleteNode(node.runtime_id),
     onSuccess: () => {
       setConfirming(false);
-      queryClient.setQueryData<Node[]>(queryKeys.nodes, (old) => old?.filter((it) => it.runtime_id !== node.runtime_id));
+      queryClient.setQueryData<Node[]>(queryKeys.nodes, (old) => (old ? removeNode(old, node.runtime_id) : old));
+      queryClient.removeQueries({ queryKey: queryKeys.nodeDetail(node.runtime_id) });
       void queryClient.invalidateQueries({ queryKey: queryKeys.models });
     },
   });
@@ -62,10 +64,19 @@ function NodeRow({ node, now, isAdmin }: { readonly node: Node; readonly now: nu
         : formatBytes(metrics.gpu_memory_used_bytes);
 
   return (
-    <li className="card node" aria-label={node.machine_name} data-runtime-id={node.runtime_id} data-status={node.status}>
+    <li
+      className="card node"
+      aria-label={node.machine_name}
+      data-runtime-id={node.runtime_id}
+      data-status={node.status}
+      data-synced={node.synced ? "true" : "false"}
+    >
       <header className="card-head">
         <h2>{node.machine_name}</h2>
-        <StatusBadge status={node.status} />
+        <span className="badges">
+          <StatusBadge status={node.status} />
+          <StatusBadge status={node.synced ? "synced" : "not-synced"} label={node.synced ? "synced" : "not synced"} />
+        </span>
       </header>
       <p className="muted small">
         <code>{node.runtime_id}</code>
@@ -102,6 +113,10 @@ function NodeRow({ node, now, isAdmin }: { readonly node: Node; readonly now: nu
         ) : null}{" "}
         <span>{`Last heartbeat: ${relativeTime(node.last_heartbeat_at, now)}`}</span>
       </p>
+      <button type="button" className="link-button" aria-expanded={expanded} onClick={() => setExpanded((open) => !open)}>
+        {expanded ? "Hide models" : "Show models"}
+      </button>
+      {expanded ? <NodeModels runtimeId={node.runtime_id} /> : null}
       {isAdmin ? (
         <div className="card-actions">
           {node.status === "pending" ? (
@@ -133,5 +148,44 @@ function NodeRow({ node, now, isAdmin }: { readonly node: Node; readonly now: nu
         </p>
       </ConfirmDialog>
     </li>
+  );
+}
+
+/** "2 of 3 models ready" from a node's detail. */
+export function readyText(detail: Pick<NodeDetail, "models">): string {
+  const ready = detail.models.filter((report) => report.state === "ready").length;
+  return `${ready} of ${detail.models.length} models ready`;
+}
+
+/** A node's report on each model: subscribed only while shown. */
+function NodeModels({ runtimeId }: { readonly runtimeId: string }) {
+  useLiveTopics([`node:${runtimeId}`]);
+  const live = useConnectionState() === "live";
+  const detail = useQuery(nodeDetailQuery(runtimeId, live));
+  if (detail.isPending) return <p className="muted small">Loading models…</p>;
+  if (detail.isError) return <ErrorText>{errorText(detail.error)}</ErrorText>;
+  return (
+    <>
+      <p className="small" data-testid="models-ready">
+        {readyText(detail.data)}
+      </p>
+      {detail.data.models.length > 0 ? (
+        <ul className="node-states" aria-label={`Models on ${detail.data.machine_name}`}>
+          {sortRows(detail.data.models, "model_id").map((report) => (
+            <li key={report.model_id} data-model-id={report.model_id} data-state={report.state}>
+              <div className="node-state-head">
+                <span className="node-name">{report.model_id}</span>
+                <span className="badges">
+                  {report.stalled ? <StatusBadge status="stalled" /> : null}
+                  <StatusBadge status={report.state} />
+                </span>
+              </div>
+              <span className="muted small">{`${formatBytes(report.bytes_done)} of ${formatBytes(report.bytes_total)}`}</span>
+              {report.state === "failed" && report.error ? <p className="error">{report.error}</p> : null}
+            </li>
+          ))}
+        </ul>
+      ) : null}
+    </>
   );
 }

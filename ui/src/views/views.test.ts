@@ -3,12 +3,13 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { createElement, type ReactElement } from "react";
 import { renderToString } from "react-dom/server";
 import { describe, expect, it } from "vitest";
-import type { HubItem, Node, Role } from "@generated";
+import type { HubItem, ModelDetail, Node, NodeModelDetail, Role } from "@generated";
 import { queryKeys } from "../api/queries";
 import { EventStreamProvider } from "../live/EventStreamProvider";
+import { EMPTY_COUNTS } from "../live/patches";
 import { HubView, matches } from "./HubView";
-import { LocalView } from "./LocalView";
-import { NodesView } from "./NodesView";
+import { LocalView, ModelNodes, PAGE_SIZE } from "./LocalView";
+import { NodesView, readyText } from "./NodesView";
 
 function item(id: string, overrides: Partial<HubItem> = {}): HubItem {
   return {
@@ -26,7 +27,9 @@ function item(id: string, overrides: Partial<HubItem> = {}): HubItem {
     context_length: 40960,
     status: "available",
     progress: null,
-    nodes: [],
+    node_counts: EMPTY_COUNTS,
+    bytes_done: 0,
+    bytes_total: 0,
     hf_info: { downloads: 12_345, likes: 67, fetched_at: "2026-11-24T10:00:00Z", freshness: "fresh" },
     ...overrides,
   };
@@ -36,21 +39,40 @@ const HUB: HubItem[] = [
   item("a"),
   item("b", {
     status: "downloading",
-    progress: 0.42,
-    nodes: [{ runtime_id: "n1", state: "downloading", bytes_done: 42, bytes_total: 100, error: null }],
+    progress: 0.1,
+    node_counts: { ...EMPTY_COUNTS, ready: 2, downloading: 1, stalled: 1 },
+    bytes_done: 42,
+    bytes_total: 100,
     hf_info: null,
   }),
   item("c", {
     status: "registered",
-    nodes: [{ runtime_id: "n2", state: "failed", bytes_done: 0, bytes_total: 100, error: "disk full" }],
+    node_counts: { ...EMPTY_COUNTS, failed: 1 },
   }),
 ];
+
+function row(runtimeId: string, overrides: Partial<NodeModelDetail> = {}): NodeModelDetail {
+  return {
+    runtime_id: runtimeId,
+    model_id: "b",
+    state: "ready",
+    bytes_done: 100,
+    bytes_total: 100,
+    bytes_per_second: null,
+    eta_seconds: null,
+    stalled: false,
+    error: null,
+    updated_at: "2026-11-24T10:00:00Z",
+    ...overrides,
+  };
+}
 
 const NODES: Node[] = [
   {
     runtime_id: "n1",
     machine_name: "gpu-box",
     status: "pending",
+    synced: false,
     metrics: { cpu_usage: 0.25, memory_usage: 0.5, gpu_usage: 0.75, gpu_memory_used_bytes: 2_000_000_000 },
     gpu_memory_bytes: 8_000_000_000,
     metrics_stale: true,
@@ -58,10 +80,11 @@ const NODES: Node[] = [
   },
 ];
 
-function render(view: (props: { role: Role }) => ReactElement, role: Role): string {
+function render(view: (props: { role: Role }) => ReactElement, role: Role, fill?: (client: QueryClient) => void): string {
   const client = new QueryClient();
   client.setQueryData(queryKeys.hub, HUB);
   client.setQueryData(queryKeys.nodes, NODES);
+  fill?.(client);
   return renderToString(
     createElement(
       QueryClientProvider,
@@ -74,12 +97,15 @@ function render(view: (props: { role: Role }) => ReactElement, role: Role): stri
 const count = (html: string, text: string) => html.split(text).length - 1;
 
 describe("Model Hub view", () => {
-  it("renders one labelled card per model with status, progress and HF stats", () => {
+  it("renders one labelled card per model with status, progress from bytes, counts and HF stats", () => {
     const html = render((p) => createElement(HubView, p), "admin");
     expect(count(html, "<article")).toBe(3);
     expect(html).toContain('aria-label="Model a" data-model-id="a" data-status="available"');
     expect(html).toContain('data-model-id="b" data-status="downloading"');
-    expect(html).toMatch(/role="progressbar"[^>]*aria-valuenow="42"/);
+    expect(html).toMatch(/role="progressbar"[^>]*aria-valuenow="42"/); // 42 of 100 bytes
+    expect(html).toContain("2 ready · 1 downloading · 1 stalled");
+    expect(html).toContain('data-badge="stalled"');
+    expect(count(html, 'data-testid="stalled-count"')).toBe(1); // only b has a stalled node
     expect(html).toContain("484 MB");
     expect(html).toContain("12.3K downloads");
     expect(html).toContain("no data");
@@ -100,23 +126,62 @@ describe("Model Hub view", () => {
 });
 
 describe("Local view", () => {
-  it("lists registered models with node states and Delete for admins only", () => {
+  it("lists registered models with their node counts and Delete for admins only", () => {
     const admin = render((p) => createElement(LocalView, p), "admin");
     expect(count(admin, "<article")).toBe(2);
     expect(admin).not.toContain('data-model-id="a"');
-    expect(admin).toContain('data-runtime-id="n1" data-state="downloading"');
-    expect(admin).toContain("gpu-box"); // machine name from the nodes query
-    expect(admin).toContain("disk full");
+    expect(admin).toContain("2 ready · 1 downloading · 1 stalled");
+    expect(admin).toContain("1 failed");
+    expect(count(admin, ">Show nodes</button>")).toBe(2);
+    expect(admin).not.toContain("data-runtime-id"); // rows load only when shown
     expect(count(admin, ">Delete</button>")).toBe(2);
     const read = render((p) => createElement(LocalView, p), "read");
     expect(read).not.toContain("Delete</button>");
+  });
+
+  const model = HUB[1] as HubItem;
+  const names = new Map([["n1", "gpu-box"]]);
+  const renderRows = (nodes: NodeModelDetail[]) =>
+    render(
+      () => createElement(ModelNodes, { item: model, names }),
+      "admin",
+      (client) => client.setQueryData<ModelDetail>(queryKeys.modelDetail("b"), { ...model, nodes }),
+    );
+
+  it("shows the per-node rows of a shown model, failed and stalled first, with speed, ETA and errors", () => {
+    const html = renderRows([
+      row("n1"),
+      row("n2", { state: "downloading", bytes_done: 42, bytes_per_second: 12_300_000, eta_seconds: 200 }),
+      row("n3", { state: "downloading", stalled: true, bytes_done: 10, bytes_per_second: 0 }),
+      row("n4", { state: "failed", error: "disk full" }),
+    ]);
+    const order = [...html.matchAll(/data-runtime-id="([^"]+)"/g)].map((m) => m[1]);
+    expect(order).toEqual(["n4", "n3", "n2", "n1"]);
+    expect(html).toContain('data-runtime-id="n3" data-state="downloading" data-stalled="true"');
+    expect(html).toContain('data-runtime-id="n1" data-state="ready" data-stalled="false"');
+    expect(html).toContain("gpu-box"); // machine name from the nodes query
+    expect(html).toContain("disk full");
+    expect(html).toContain("12.3 MB/s");
+    expect(html).toContain("ETA 3 min 20 s");
+    expect(html).toContain('data-badge="stalled"');
+    expect(html).toContain("4 nodes");
+  });
+
+  it("renders only the first page of 1,000 rows, with Show more", () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => row(`node-${String(i).padStart(4, "0")}`));
+    const html = renderRows(rows);
+    expect(count(html, "data-runtime-id=")).toBe(PAGE_SIZE);
+    expect(html).toContain(`Showing ${PAGE_SIZE} of 1000 nodes`);
+    expect(html).toContain(">Show more</button>");
   });
 });
 
 describe("Nodes view", () => {
   it("renders node rows with metrics, the stale marker and Approve/Delete for admins only", () => {
     const admin = render((p) => createElement(NodesView, p), "admin");
-    expect(admin).toContain('data-runtime-id="n1" data-status="pending"');
+    expect(admin).toContain('data-runtime-id="n1" data-status="pending" data-synced="false"');
+    expect(admin).toContain(">not synced</span>");
+    expect(admin).toContain(">Show models</button>");
     expect(admin).toContain("25 %");
     expect(admin).toContain("75 %");
     expect(admin).toContain("2 GB of 8 GB");
@@ -126,5 +191,13 @@ describe("Nodes view", () => {
     expect(admin).toContain(">Delete</button>");
     const read = render((p) => createElement(NodesView, p), "read");
     expect(read).not.toMatch(/>(Approve|Delete)<\/button>/);
+  });
+});
+
+describe("readyText", () => {
+  it("counts the ready reports of a node", () => {
+    expect(readyText({ models: [row("n1"), row("n1", { model_id: "x", state: "downloading" }), row("n1", { model_id: "y" })] })).toBe(
+      "2 of 3 models ready",
+    );
   });
 });

@@ -8,7 +8,7 @@ from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
-from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeRegistration
+from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeDetail, NodeRegistration
 from runtime.auth import ADMIN, NODE, READ
 from runtime.deps import Services
 
@@ -74,6 +74,11 @@ class NodesController(Controller):
     async def list_nodes(self, services: NamedDependency[Services]) -> list[Node]:
         """Every node with its status and metrics."""
         return services.lifecycle.nodes()
+
+    @get("/{runtime_id:str}", operation_id="getNode", roles=READ, responses=_ERRORS)
+    async def detail(self, runtime_id: FromPath[str], services: NamedDependency[Services]) -> NodeDetail:
+        """One node with its report on each model, by model id."""
+        return services.lifecycle.node_detail(runtime_id)
 
     @delete("/{runtime_id:str}", operation_id="deleteNode", roles=ADMIN, status_code=204, responses=_ERRORS)
     async def remove(self, runtime_id: FromPath[str], services: NamedDependency[Services]) -> None:

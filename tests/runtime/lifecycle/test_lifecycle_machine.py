@@ -3,7 +3,9 @@
 The machine keeps its own record of the registrations, the accepted reports, the approved nodes and
 their last heartbeats. Every command is checked for the right acceptance or rejection (a rejection
 must change nothing), for telling the listeners exactly what changed, and for legal node status
-transitions; the invariants check every derived view against a fresh derivation from the shadow.
+transitions; the invariants check every model's aggregates (kept by a ``Tally``) against
+``derive.model_aggregate`` over the shadow, every node's ``synced`` against ``derive.node_synced``,
+and that a command about one model changes no other model's status and no node's status.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
@@ -38,19 +41,20 @@ from runtime.errors import (
     NotRegistered,
     ValidationFailed,
 )
-from runtime.nodes.derive import AVAILABLE, model_view
-from runtime.nodes.services import LifecycleService
+from runtime.lifecycle.derive import AVAILABLE, model_aggregate, node_synced
+from runtime.lifecycle.service import LifecycleService
 from tests.runtime.fakes import MemoryStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
-    from runtime.nodes.services import Change
+    from runtime.lifecycle.service import Change
 
 MODELS = ("qwen3-0.6b", "llama-3.2-1b-instruct", "gemma-2-2b-it")
 UNKNOWN_MODEL = "no-such-model"
 NODES = ("n1", "n2", "n3")
 OFFLINE_AFTER = 30.0
+STALL_AFTER = 20.0
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 CATALOG_ORDER = list(CATALOG_BY_ID)
 
@@ -140,6 +144,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.silent_since: dict[str, datetime] = {}
         # (runtime id, model id) -> (bytes_total, bytes_done) of the current run of downloading reports.
         self.download_floor: dict[tuple[str, str], tuple[int, int]] = {}
+        # (model id, runtime id) of downloading reports -> when bytes_done last grew (or the run began).
+        self.grew_at: dict[tuple[str, str], datetime] = {}
+        # (model id, runtime id) flagged stalled at the last check (a heartbeat of the node, or expire).
+        self.stalled: set[tuple[str, str]] = set()
 
     def teardown(self) -> None:
         self.runner.close()
@@ -153,17 +161,34 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def _start_service(self) -> None:
         service = LifecycleService(
-            self.store, offline_after=OFFLINE_AFTER, auto_approve=self.auto_approve, clock=self.clock
+            self.store,
+            offline_after=OFFLINE_AFTER,
+            stall_after=STALL_AFTER,
+            auto_approve=self.auto_approve,
+            clock=self.clock,
         )
         self.runner.run(service.start())
         service.listeners.append(self.changes.append)
         self.service = service
 
     def snapshot(self) -> tuple[Any, ...]:
+        """What readers see: version, aggregates, rows (without the time-dependent rate), nodes, registrations."""
         service = self.svc
         return (
             service.version,
-            {model_id: service.view(model_id) for model_id in MODELS},
+            {model_id: service.aggregate(model_id) for model_id in MODELS},
+            {
+                (row.model_id, row.runtime_id): (
+                    row.state,
+                    row.bytes_done,
+                    row.bytes_total,
+                    row.error,
+                    row.stalled,
+                    row.updated_at,
+                )
+                for model_id in MODELS
+                for row in service.model_rows(model_id)
+            },
             {node.runtime_id: node for node in service.nodes()},
             service.registered_ids(),
         )
@@ -197,23 +222,34 @@ class LifecycleMachine(RuleBasedStateMachine):
         return result
 
     def _check_told(self, before: tuple[Any, ...], after: tuple[Any, ...], new: list[Change], trigger: str | None):
-        (version0, views0, nodes0, registered0), (version1, views1, nodes1, registered1) = before, after
+        (version0, aggregates0, rows0, nodes0, registered0) = before
+        (version1, aggregates1, rows1, nodes1, registered1) = after
         assert len(new) <= 1, "one command publishes at most one change"
         assert version1 - version0 == len(new), "the version counts the changes published"
         change = new[0] if new else None
 
-        changed_models = {m for m in MODELS if views0[m] != views1[m]}
+        changed_models = {m for m in MODELS if aggregates0[m] != aggregates1[m]}
         told_models = set(change.models) if change else set()
-        assert told_models == changed_models, "listeners hear of exactly the models whose view changed"
+        assert told_models == changed_models, "listeners hear of exactly the models whose aggregates changed"
 
-        status0 = {rid: node.status for rid, node in nodes0.items()}
-        status1 = {rid: node.status for rid, node in nodes1.items()}
-        moved = {
-            rid: (status0.get(rid), status1.get(rid))
-            for rid in status0.keys() | status1.keys()
-            if status0.get(rid) != status1.get(rid)
+        def without_time(rows: dict[Any, tuple[Any, ...]]) -> dict[Any, tuple[Any, ...]]:
+            return {pair: fields[:-1] for pair, fields in rows.items()}
+
+        plain0, plain1 = without_time(rows0), without_time(rows1)
+        changed_rows = {pair for pair in plain0.keys() | plain1.keys() if plain0.get(pair) != plain1.get(pair)}
+        told_rows = set(change.node_models) if change else set()
+        assert told_rows == changed_rows, "listeners hear of exactly the rows that changed or went away"
+
+        state0 = {rid: (node.status, node.synced) for rid, node in nodes0.items()}
+        state1 = {rid: (node.status, node.synced) for rid, node in nodes1.items()}
+        touched = {rid for rid in state0.keys() | state1.keys() if state0.get(rid) != state1.get(rid)}
+        expected_nodes = {
+            rid: (nodes0[rid].status if rid in nodes0 else None, nodes1[rid].status if rid in nodes1 else None)
+            for rid in touched
         }
-        assert dict(change.nodes if change else {}) == moved, "listeners hear of exactly the node status changes"
+        told_nodes = dict(change.nodes if change else {})
+        assert told_nodes == expected_nodes, "listeners hear of exactly the node status and synced changes"
+        moved = {rid: statuses for rid, statuses in expected_nodes.items() if statuses[0] != statuses[1]}
         for rid, (old, new_status) in moved.items():
             if old is None or new_status is None:
                 continue  # added or deleted
@@ -240,6 +276,40 @@ class LifecycleMachine(RuleBasedStateMachine):
         last = self.last_beat.get(runtime_id)
         return last is None or (self.clock.now - last).total_seconds() >= OFFLINE_AFTER
 
+    def only_about(self, model_id: str, before: tuple[Any, ...], *, full: bool) -> None:
+        """A command about ``model_id`` alone changed no other model's status (``full``: aggregates and rows
+        too) and no node's status."""
+        after = self.snapshot()
+        (_, aggregates0, rows0, nodes0, _), (_, aggregates1, rows1, nodes1, _) = before, after
+        for other in MODELS:
+            if other == model_id:
+                continue
+            assert aggregates1[other].status == aggregates0[other].status, f"{other} changed with {model_id}"
+            if full:
+                assert aggregates1[other] == aggregates0[other], f"{other}'s aggregates changed with {model_id}"
+                assert {p: r for p, r in rows1.items() if p[0] == other} == {
+                    p: r for p, r in rows0.items() if p[0] == other
+                }, f"{other}'s rows changed with {model_id}"
+        assert {rid: n.status for rid, n in nodes1.items()} == {rid: n.status for rid, n in nodes0.items()}, (
+            f"a command about {model_id} changed a node's status"
+        )
+
+    def check_stalls(self, runtime_id: str | None = None) -> None:
+        """The shadow of the service's stall check: one node's downloads (a heartbeat), or all (expire)."""
+        for pair, grew in self.grew_at.items():
+            if runtime_id is None or pair[1] == runtime_id:
+                if (self.clock.now - grew).total_seconds() >= STALL_AFTER:
+                    self.stalled.add(pair)
+                else:
+                    self.stalled.discard(pair)
+        self.stalled &= self.grew_at.keys()
+        if self.stalled:
+            event("a download is stalled")
+
+    def forget_downloads(self, keep: Callable[[tuple[str, str]], bool]) -> None:
+        self.grew_at = {pair: at for pair, at in self.grew_at.items() if keep(pair)}
+        self.stalled = {pair for pair in self.stalled if keep(pair)}
+
     def silent(self, runtime_id: str) -> bool:
         """Whether an approved node has been quiet for ``offline_after`` (since its last heartbeat, else approval)."""
         since = self.last_beat.get(runtime_id) or self.silent_since[runtime_id]
@@ -264,10 +334,12 @@ class LifecycleMachine(RuleBasedStateMachine):
             expected = {ModelNotSupported}
         elif model_id in self.registered:
             expected = {AlreadyRegistered}
+        before = self.snapshot()
         result = self.command(lambda: self.svc.register(model_id), None, expected)
         if not expected:
             assert result.status == ModelStatus.registered
             self.registered.add(model_id)
+            self.only_about(model_id, before, full=True)
 
     @rule(model_id=model_ids)
     def unregister(self, model_id: str) -> None:
@@ -276,11 +348,15 @@ class LifecycleMachine(RuleBasedStateMachine):
             expected = {ModelNotSupported}
         elif model_id not in self.registered:
             expected = {NotRegistered}
+        before = self.snapshot()
         self.command(lambda: self.svc.unregister(model_id), None, expected)
         if not expected:
             self.registered.discard(model_id)
             self.reports[model_id] = {}
-            assert self.svc.view(model_id) == AVAILABLE
+            self.forget_downloads(lambda pair: pair[0] != model_id)
+            assert self.svc.aggregate(model_id) == AVAILABLE
+            assert self.svc.model_rows(model_id) == []
+            self.only_about(model_id, before, full=True)
 
     @rule(runtime_id=runtime_ids, machine_name=st.sampled_from(("box-a", "box-b")), gpu=st.none() | st.just(8 << 30))
     def add_node(self, runtime_id: str, machine_name: str, gpu: int | None) -> None:
@@ -333,11 +409,24 @@ class LifecycleMachine(RuleBasedStateMachine):
             expected = heartbeat_errors(reports, self.registered, self.previous_report(runtime_id))
         status_before = self.svc.node(runtime_id).status if runtime_id in self.known else None
         heartbeat = Heartbeat(metrics=NodeMetrics(cpu_usage=0.5, active_requests=len(reports)), models=reports)
+        before = self.snapshot()
         result = self.command(lambda: self.svc.heartbeat(runtime_id, heartbeat), "heartbeat", expected)
         if expected:
             return
         for report in reports:
             error = report.error if isinstance(report.error, str) else None
+            pair = (report.model_id, runtime_id)
+            previous = self.reports[report.model_id].get(runtime_id)
+            if report.state != NodeModelState.downloading:
+                self.grew_at.pop(pair, None)
+            elif (
+                previous is None
+                or previous.state != NodeModelState.downloading
+                or pair not in self.grew_at
+                or report.bytes_total != previous.bytes_total
+                or report.bytes_done != previous.bytes_done
+            ):
+                self.grew_at[pair] = self.clock.now
             self.reports[report.model_id][runtime_id] = NodeModelRecord(
                 runtime_id,
                 report.model_id,
@@ -348,18 +437,19 @@ class LifecycleMachine(RuleBasedStateMachine):
                 self.clock.now,
             )
         self.last_beat[runtime_id] = self.clock.now
+        self.check_stalls(runtime_id)
         has_all = all(
             (record := self.reports[model_id].get(runtime_id)) is not None and record.state == NodeModelState.ready
             for model_id in self.registered
         )
-        event(f"heartbeat: {status_before} -> {result}")
-        if status_before == NodeStatus.offline or not has_all:
-            assert result == NodeStatus.registering
-        else:
-            assert result == NodeStatus.online
+        event(f"heartbeat: {status_before} -> {result} (synced: {has_all})")
+        assert result == NodeStatus.online, "an accepted heartbeat makes a node online, synced or not"
         node = self.svc.node(runtime_id)
-        assert (node.status, node.metrics_stale) == (result, False)
+        assert (node.status, node.metrics_stale, node.synced) == (result, False, has_all)
         assert node.metrics == heartbeat.metrics
+        about = {report.model_id for report in reports}
+        if status_before == NodeStatus.online and len(about) == 1:
+            self.only_about(about.pop(), before, full=False)
 
     @rule(runtime_id=runtime_ids, data=st.data())
     def heartbeat(self, runtime_id: str, data: st.DataObject) -> None:
@@ -431,6 +521,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.clock.now += timedelta(seconds=seconds)
         before = {node.runtime_id: node.status for node in self.svc.nodes()}
         self.command(self.svc.expire, "timeout", set())
+        self.check_stalls()
         for node in self.svc.nodes():
             rid, old = node.runtime_id, before[node.runtime_id]
             assert node.metrics_stale == self.stale(rid)
@@ -450,6 +541,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.silent_since.pop(runtime_id, None)
             for reports in self.reports.values():
                 reports.pop(runtime_id, None)
+            self.forget_downloads(lambda pair: pair[1] != runtime_id)
 
     @rule()
     def flush(self) -> None:
@@ -472,11 +564,29 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule()
     def restart(self) -> None:
-        """Flush, then a new service on the same store: it must show exactly what the old one showed."""
-        self.runner.run(self.svc.flush())
+        """Flush everything (as at shutdown), then a new service on the same store: it shows what the old one showed."""
+        self.runner.run(self.svc.flush(everything=True))
         before = self.snapshot()
         self._start_service()
-        assert self.snapshot()[1:] == before[1:]
+        # Download health lives in memory: a restart forgets the stall flags and starts every download's clock.
+        self.stalled = set()
+        self.grew_at = dict.fromkeys(self.grew_at, self.clock.now)
+        after = self.snapshot()
+        assert after[3:] == before[3:]
+        assert {pair: fields[:-2] for pair, fields in after[2].items()} == {
+            pair: fields[:-2] for pair, fields in before[2].items()
+        }
+        for model_id in MODELS:
+            old, new = before[1][model_id], after[1][model_id]
+            assert (new.status, new.progress, new.bytes_done, new.bytes_total) == (
+                old.status,
+                old.progress,
+                old.bytes_done,
+                old.bytes_total,
+            )
+            assert msgspec.structs.replace(new.node_counts, stalled=0) == msgspec.structs.replace(
+                old.node_counts, stalled=0
+            )
         for runtime_id in self.known:  # a restart gives nodes that never reported a fresh offline clock
             if self.last_beat[runtime_id] is None:
                 self.silent_since[runtime_id] = self.clock.now
@@ -484,57 +594,102 @@ class LifecycleMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------------------------------ invariants
 
     @invariant()
-    def views_are_derived_from_the_accepted_reports(self) -> None:
+    def the_tally_agrees_with_derive_for_every_model(self) -> None:
         statuses = {node.runtime_id: node.status for node in self.svc.nodes()}
         for model_id in MODELS:
-            expected = model_view(model_id in self.registered, self.reports[model_id], statuses)
-            assert self.svc.view(model_id) == expected, model_id
+            stalled = {runtime_id for m, runtime_id in self.stalled if m == model_id}
+            expected = model_aggregate(model_id in self.registered, self.reports[model_id].values(), statuses, stalled)
+            assert self.svc.aggregate(model_id) == expected, model_id
+            assert self.svc.status(model_id) == expected.status
+            # and from the service's own rows and stall flags
+            rows = self.svc.model_rows(model_id)
+            records = [self.reports[model_id][row.runtime_id] for row in rows]
+            flagged = {row.runtime_id for row in rows if row.stalled}
+            assert model_aggregate(model_id in self.registered, records, statuses, flagged) == expected
+
+    @invariant()
+    def rows_are_the_accepted_reports_with_their_stall_flags(self) -> None:
+        for model_id in MODELS:
+            rows = self.svc.model_rows(model_id)
+            assert [row.runtime_id for row in rows] == sorted(self.reports[model_id])
+            for row in rows:
+                record = self.reports[model_id][row.runtime_id]
+                assert (row.state, row.bytes_done, row.bytes_total, row.error) == (
+                    record.state,
+                    record.bytes_done,
+                    record.bytes_total,
+                    record.error,
+                )
+                assert row.stalled == ((model_id, row.runtime_id) in self.stalled)
+                assert not row.stalled or row.state == NodeModelState.downloading
+                if row.state != NodeModelState.downloading:
+                    assert (row.bytes_per_second, row.eta_seconds) == (None, None)
+                assert row.bytes_per_second is None or row.bytes_per_second >= 0
+                assert row.eta_seconds is None or row.eta_seconds >= 0
+                assert self.svc.row(model_id, row.runtime_id) == row
+
+    @invariant()
+    def synced_is_derived_from_the_accepted_reports(self) -> None:
+        registered = sorted(self.registered)
+        for node in self.svc.nodes():
+            rid = node.runtime_id
+            expected = node_synced(registered, {m: r[rid] for m, r in self.reports.items() if rid in r})
+            assert node.synced is expected, rid
+            assert self.svc.synced(rid) is expected, rid
+            assert self.svc.node_detail(rid).synced is expected
+
+    @invariant()
+    def stalled_count_sums_the_non_offline_stalls(self) -> None:
+        statuses = {node.runtime_id: node.status for node in self.svc.nodes()}
+        live = {pair for pair in self.stalled if statuses.get(pair[1]) != NodeStatus.offline}
+        assert self.svc.stalled_count() == len(live)
 
     @invariant()
     def progress_is_a_fraction_exactly_while_downloading(self) -> None:
         for model_id in MODELS:
-            view = self.svc.view(model_id)
-            assert view.progress is None or 0.0 <= view.progress <= 1.0
-            assert (view.progress is not None) == (view.status == ModelStatus.downloading)
+            aggregate = self.svc.aggregate(model_id)
+            assert aggregate.progress is None or 0.0 <= aggregate.progress <= 1.0
+            assert (aggregate.progress is not None) == (aggregate.status == ModelStatus.downloading)
 
     @invariant()
     def ready_means_ready_on_an_online_node(self) -> None:
         statuses = {node.runtime_id: node.status for node in self.svc.nodes()}
         for model_id in MODELS:
-            view = self.svc.view(model_id)
-            if view.status == ModelStatus.ready:
-                assert any(
-                    n.state == NodeModelState.ready and statuses.get(n.runtime_id) == NodeStatus.online
-                    for n in view.nodes
-                )
+            ready_online = any(
+                row.state == NodeModelState.ready and statuses.get(row.runtime_id) == NodeStatus.online
+                for row in self.svc.model_rows(model_id)
+            )
+            assert (self.svc.status(model_id) == ModelStatus.ready) == ready_online
 
     @invariant()
     def unregistered_models_are_available(self) -> None:
         for model_id in MODELS:
             if model_id not in self.registered:
-                assert self.svc.view(model_id) == AVAILABLE
+                assert self.svc.aggregate(model_id) == AVAILABLE
         assert self.svc.registered_ids() == sorted(self.registered, key=CATALOG_ORDER.index)
 
     @invariant()
     def pending_nodes_have_no_reports(self) -> None:
         pending = {node.runtime_id for node in self.svc.nodes() if node.status == NodeStatus.pending}
         for model_id in MODELS:
-            assert not pending & {n.runtime_id for n in self.svc.view(model_id).nodes}
+            assert not pending & {row.runtime_id for row in self.svc.model_rows(model_id)}
 
     @invariant()
-    def nodes_are_pending_exactly_until_approved(self) -> None:
+    def nodes_are_pending_exactly_until_approved_and_online_exactly_once_heard(self) -> None:
         nodes = self.svc.nodes()
         assert {node.runtime_id for node in nodes} == self.known
         for node in nodes:
             assert node.status in set(NodeStatus)
             assert (node.status == NodeStatus.pending) == (node.runtime_id not in self.approved)
+            if node.status == NodeStatus.registering:
+                assert self.last_beat[node.runtime_id] is None, "a node that heartbeated is never registering"
 
     @invariant()
     def downloads_do_not_go_back(self) -> None:
         """Per (node, model), while reports stay downloading with the same bytes_total, bytes_done never drops."""
         seen = set()
         for model_id in MODELS:
-            for n in self.svc.view(model_id).nodes:
+            for n in self.svc.model_rows(model_id):
                 key = (n.runtime_id, model_id)
                 seen.add(key)
                 if n.state != NodeModelState.downloading:

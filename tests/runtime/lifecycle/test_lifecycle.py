@@ -14,12 +14,13 @@ from generated.types import (
     Heartbeat,
     HeartbeatModelReport,
     ModelStatus,
+    NodeCounts,
     NodeMetrics,
-    NodeModelProgress,
     NodeModelState,
     NodeRegistration,
     NodeStatus,
 )
+from runtime.catalog.services import openai_model, openai_models
 from runtime.db import NodeModelRecord, NodeRecord, RegistrationRecord
 from runtime.errors import (
     AlreadyRegistered,
@@ -30,8 +31,8 @@ from runtime.errors import (
     NotRegistered,
     ValidationFailed,
 )
-from runtime.nodes.derive import AVAILABLE, ModelView
-from runtime.nodes.services import Change, LifecycleService
+from runtime.lifecycle.derive import AVAILABLE, Aggregate
+from runtime.lifecycle.service import Change, LifecycleService
 from tests.runtime.fakes import MemoryStore
 
 A, B, C = "qwen3-0.6b", "llama-3.2-1b-instruct", "gemma-2-2b-it"
@@ -142,14 +143,30 @@ def snapshot(service: LifecycleService) -> tuple[object, ...]:
     """Everything a reader can see."""
     return (
         service.version,
-        {model_id: service.view(model_id) for model_id in CATALOG_BY_ID},
+        {model_id: service.aggregate(model_id) for model_id in CATALOG_BY_ID},
+        {model_id: service.model_rows(model_id) for model_id in CATALOG_BY_ID},
         service.nodes(),
         service.registered_ids(),
     )
 
 
-def progress(runtime_id: str, state: NodeModelState, done: int, total: int = 100) -> NodeModelProgress:
-    return NodeModelProgress(runtime_id=runtime_id, state=state, bytes_done=done, bytes_total=total, error=None)
+def progress(runtime_id: str, state: NodeModelState, done: int, total: int = 100) -> tuple[object, ...]:
+    """A row's report fields: (runtime id, state, bytes done, bytes total, error)."""
+    return (runtime_id, state, done, total, None)
+
+
+def rows(service: LifecycleService, model_id: str) -> list[tuple[object, ...]]:
+    """The report fields of every row of a model."""
+    return [(r.runtime_id, r.state, r.bytes_done, r.bytes_total, r.error) for r in service.model_rows(model_id)]
+
+
+def counts(pending=0, downloading=0, ready=0, failed=0, stalled=0, offline=0) -> NodeCounts:
+    return NodeCounts(
+        pending=pending, downloading=downloading, ready=ready, failed=failed, stalled=stalled, offline=offline
+    )
+
+
+REGISTERED = Aggregate(ModelStatus.registered, None, counts(), 0, 0)
 
 
 # ========================================================================================== resolve
@@ -221,8 +238,8 @@ def test_resolve_of_an_ambiguous_repo_names_its_files(store, clock):
 @pytest.mark.asyncio
 async def test_register_makes_the_model_registered(service):
     view = await service.register(A)
-    assert view == ModelView(ModelStatus.registered, None, ())
-    assert service.view(A) == view
+    assert view == REGISTERED
+    assert service.aggregate(A) == view
     assert service.registered_ids() == [A]
 
 
@@ -281,7 +298,7 @@ async def test_unregister_makes_a_ready_model_available(service):
     await service.register(A)
     await online(service, "n1")
     await service.unregister(A)
-    assert service.view(A) == AVAILABLE
+    assert service.aggregate(A) == AVAILABLE
     assert service.registration(A) is None
 
 
@@ -297,7 +314,7 @@ async def test_unregister_drops_the_nodes_reports(service):
     await service.register(A)
     await online(service, "n1")
     await service.unregister(A)
-    assert await service.register(A) == ModelView(ModelStatus.registered, None, ())
+    assert await service.register(A) == REGISTERED
 
 
 @pytest.mark.asyncio
@@ -318,7 +335,7 @@ async def test_a_report_after_unregister_and_register_starts_afresh(service):
     await service.unregister(A)
     await service.register(A)
     await service.heartbeat("n1", beat(report(A, PENDING)))  # ready -> pending is illegal, but the old report is gone
-    assert service.view(A).nodes == (progress("n1", PENDING, 0),)
+    assert rows(service, A) == [progress("n1", PENDING, 0)]
 
 
 @pytest.mark.asyncio
@@ -453,18 +470,21 @@ async def test_heartbeat_from_a_pending_node_raises_forbidden(service):
 
 
 @pytest.mark.asyncio
-async def test_heartbeat_with_every_registered_model_ready_makes_the_node_online(service):
+async def test_heartbeat_with_every_registered_model_ready_makes_the_node_online_and_synced(service):
     await service.register(A)
     await service.register(B)
     await approved(service, "n1")
     assert await service.heartbeat("n1", beat(ready(A), ready(B))) == NodeStatus.online
-    assert service.node("n1").status == NodeStatus.online
+    node = service.node("n1")
+    assert (node.status, node.synced) == (NodeStatus.online, True)
+    assert service.synced("n1") is True
 
 
 @pytest.mark.asyncio
 async def test_heartbeat_with_nothing_registered_makes_the_node_online(service):
     await approved(service, "n1")
     assert await service.heartbeat("n1", beat()) == NodeStatus.online
+    assert service.synced("n1") is True
 
 
 @pytest.mark.parametrize(
@@ -479,48 +499,71 @@ async def test_heartbeat_with_nothing_registered_makes_the_node_online(service):
     ids=["no-reports", "one-missing", "one-downloading", "one-pending", "one-failed"],
 )
 @pytest.mark.asyncio
-async def test_heartbeat_without_every_registered_model_ready_leaves_the_node_registering(service, reports):
+async def test_the_first_heartbeat_makes_the_node_online_even_when_not_synced(service, reports):
     await service.register(A)
     await service.register(B)
     await approved(service, "n1")
-    assert await service.heartbeat("n1", beat(*reports)) == NodeStatus.registering
+    assert await service.heartbeat("n1", beat(*reports)) == NodeStatus.online
+    node = service.node("n1")
+    assert (node.status, node.synced) == (NodeStatus.online, False)
 
 
 @pytest.mark.asyncio
-async def test_heartbeat_counts_ready_reports_from_earlier_heartbeats(service):
+async def test_synced_counts_ready_reports_from_earlier_heartbeats(service):
     await service.register(A)
     await service.register(B)
     await approved(service, "n1")
     await service.heartbeat("n1", beat(ready(A), report(B, DOWNLOADING, 50)))
-    assert await service.heartbeat("n1", beat(ready(B))) == NodeStatus.online
+    assert service.synced("n1") is False
+    await service.heartbeat("n1", beat(ready(B)))
+    assert service.synced("n1") is True
 
 
 @pytest.mark.asyncio
-async def test_an_online_node_goes_back_to_registering_when_a_new_model_is_registered(service):
+async def test_registering_a_new_model_keeps_an_online_node_online_but_not_synced(service, changes):
     await service.register(A)
     await online(service, "n1")
     await service.register(B)
-    assert await service.heartbeat("n1", beat(ready(A))) == NodeStatus.registering
+    node = service.node("n1")
+    assert (node.status, node.synced) == (NodeStatus.online, False)
+    assert changes[-1].nodes == {"n1": (NodeStatus.online, NodeStatus.online)}
+    assert await service.heartbeat("n1", beat(ready(A))) == NodeStatus.online
+    assert service.status(A) == ModelStatus.ready
 
 
 @pytest.mark.asyncio
-async def test_heartbeat_from_an_offline_node_makes_it_registering_even_with_every_model_ready(service, clock):
+async def test_unregistering_the_missing_model_makes_a_node_synced_again(service, changes):
+    await service.register(A)
+    await service.register(B)
+    await online(service, "n1", A)
+    assert service.synced("n1") is False
+    await service.unregister(B)
+    assert service.synced("n1") is True
+    assert changes[-1].nodes == {"n1": (NodeStatus.online, NodeStatus.online)}
+    assert service.node("n1").status == NodeStatus.online
+
+
+@pytest.mark.asyncio
+async def test_a_heartbeat_from_an_offline_node_makes_it_online(service, clock):
     await service.register(A)
     await online(service, "n1")
     clock.advance(OFFLINE_AFTER)
     await service.expire()
     assert service.node("n1").status == NodeStatus.offline
-    assert await service.heartbeat("n1", beat(ready(A))) == NodeStatus.registering
+    assert service.status(A) == ModelStatus.registered
+    assert await service.heartbeat("n1", beat(ready(A))) == NodeStatus.online
+    assert service.status(A) == ModelStatus.ready
 
 
 @pytest.mark.asyncio
-async def test_the_heartbeat_after_coming_back_from_offline_makes_the_node_online(service, clock):
+async def test_a_heartbeat_from_an_offline_node_that_is_not_synced_makes_it_online(service, clock):
     await service.register(A)
-    await online(service, "n1")
+    await approved(service, "n1")
+    await service.heartbeat("n1", beat(report(A, DOWNLOADING, 10)))
     clock.advance(OFFLINE_AFTER)
     await service.expire()
-    await service.heartbeat("n1", beat(ready(A)))
-    assert await service.heartbeat("n1", beat(ready(A))) == NodeStatus.online
+    assert await service.heartbeat("n1", beat(report(A, DOWNLOADING, 20))) == NodeStatus.online
+    assert service.synced("n1") is False
 
 
 @pytest.mark.asyncio
@@ -542,23 +585,37 @@ async def test_a_downloading_report_makes_the_model_downloading_with_progress(se
     await service.register(A)
     await approved(service, "n1")
     await service.heartbeat("n1", beat(report(A, DOWNLOADING, 25)))
-    assert service.view(A) == ModelView(ModelStatus.downloading, 0.25, (progress("n1", DOWNLOADING, 25),))
+    assert service.aggregate(A) == Aggregate(ModelStatus.downloading, 0.25, counts(downloading=1), 25, 100)
+    assert rows(service, A) == [progress("n1", DOWNLOADING, 25)]
 
 
 @pytest.mark.asyncio
 async def test_a_model_is_ready_once_its_node_is_online(service):
     await service.register(A)
     await online(service, "n1")
-    assert service.view(A) == ModelView(ModelStatus.ready, None, (progress("n1", READY, 100),))
+    assert service.aggregate(A) == Aggregate(ModelStatus.ready, None, counts(ready=1), 0, 0)
+    assert rows(service, A) == [progress("n1", READY, 100)]
 
 
 @pytest.mark.asyncio
-async def test_a_model_ready_on_a_registering_node_is_not_ready(service):
+async def test_a_model_ready_on_an_online_node_that_is_not_synced_is_ready(service):
     await service.register(A)
     await service.register(B)
     await approved(service, "n1")
     await service.heartbeat("n1", beat(ready(A)))
-    assert service.view(A).status == ModelStatus.registered
+    assert service.synced("n1") is False
+    assert service.status(A) == ModelStatus.ready
+    assert service.status(B) == ModelStatus.registered
+
+
+@pytest.mark.asyncio
+async def test_a_model_ready_on_a_registering_node_only_is_not_ready(service, store, clock):
+    await service.register(A)
+    store.nodes["n1"] = NodeRecord("n1", "box-1", None, NodeStatus.registering, T0)
+    store.node_models[("n1", A)] = NodeModelRecord("n1", A, READY, 100, 100, None, T0)
+    restarted = await started(store, clock)
+    assert restarted.status(A) == ModelStatus.registered
+    assert restarted.aggregate(A).node_counts == counts(ready=1)
 
 
 @pytest.mark.asyncio
@@ -566,8 +623,8 @@ async def test_a_failed_report_keeps_its_error(service):
     await service.register(A)
     await approved(service, "n1")
     await service.heartbeat("n1", beat(report(A, FAILED, 10, error="disk full")))
-    assert service.view(A).nodes[0].error == "disk full"
-    assert service.view(A).status == ModelStatus.registered
+    assert service.model_rows(A)[0].error == "disk full"
+    assert service.status(A) == ModelStatus.registered
 
 
 # ============================================================================ heartbeat: rejections
@@ -620,21 +677,29 @@ async def test_a_rejected_heartbeat_changes_nothing(reporting, changes, store, c
 
 @pytest.mark.asyncio
 async def test_a_rejection_names_the_report(reporting):
-    with pytest.raises(ValidationFailed, match=r"models\[1\]\.bytes_done"):
+    with pytest.raises(ValidationFailed, match=r"/models/1/bytes_done") as raised:
         await reporting.heartbeat("n1", beat(ready(B), report(A, DOWNLOADING, 17, 16)))
+    assert raised.value.pointer == "/models/1/bytes_done"
+
+
+@pytest.mark.asyncio
+async def test_a_duplicate_report_is_named_by_its_second_index(reporting):
+    with pytest.raises(ValidationFailed) as raised:
+        await reporting.heartbeat("n1", beat(ready(B), report(A, DOWNLOADING, 17), report(B, READY, 100, 100)))
+    assert raised.value.pointer == "/models/2/model_id"
 
 
 @pytest.mark.asyncio
 async def test_bytes_may_go_back_when_bytes_total_changes(reporting):
     await reporting.heartbeat("n1", beat(report(A, DOWNLOADING, 5, 200)))
-    assert reporting.view(A).nodes == (progress("n1", DOWNLOADING, 5, 200),)
+    assert rows(reporting, A) == [progress("n1", DOWNLOADING, 5, 200)]
 
 
 @pytest.mark.asyncio
 async def test_bytes_may_go_back_after_a_failure(reporting):
     await reporting.heartbeat("n1", beat(report(A, FAILED, 10, error="reset")))
     await reporting.heartbeat("n1", beat(report(A, DOWNLOADING, 0)))
-    assert reporting.view(A).nodes == (progress("n1", DOWNLOADING, 0),)
+    assert rows(reporting, A) == [progress("n1", DOWNLOADING, 0)]
 
 
 def _bytes_for(state: NodeModelState) -> tuple[int, int]:
@@ -657,7 +722,7 @@ async def test_heartbeat_accepts_a_state_change_in_the_transition_table(service,
     await approved(service, "n1")
     await service.heartbeat("n1", beat(report(A, first, *_bytes_for(first))))
     await service.heartbeat("n1", beat(report(A, then, *_bytes_for(then))))
-    assert service.view(A).nodes[0].state == then
+    assert service.model_rows(A)[0].state == then
 
 
 @pytest.mark.parametrize(("first", "then"), ILLEGAL_CHANGES)
@@ -668,7 +733,7 @@ async def test_heartbeat_rejects_a_state_change_not_in_the_transition_table(serv
     await service.heartbeat("n1", beat(report(A, first, *_bytes_for(first))))
     with pytest.raises(InvalidTransition):
         await service.heartbeat("n1", beat(report(A, then, *_bytes_for(then))))
-    assert service.view(A).nodes[0].state == first
+    assert service.model_rows(A)[0].state == first
 
 
 @pytest.mark.parametrize("state", list(NodeModelState), ids=[s.value for s in NodeModelState])
@@ -678,7 +743,7 @@ async def test_heartbeat_accepts_the_same_state_again(service, state):
     await approved(service, "n1")
     await service.heartbeat("n1", beat(report(A, state, *_bytes_for(state))))
     await service.heartbeat("n1", beat(report(A, state, *_bytes_for(state))))
-    assert service.view(A).nodes[0].state == state
+    assert service.model_rows(A)[0].state == state
 
 
 @pytest.mark.parametrize("state", list(NodeModelState), ids=[s.value for s in NodeModelState])
@@ -687,7 +752,7 @@ async def test_a_first_report_may_be_in_any_state(service, state):
     await service.register(A)
     await approved(service, "n1")
     await service.heartbeat("n1", beat(report(A, state, *_bytes_for(state))))
-    assert service.view(A).nodes[0].state == state
+    assert service.model_rows(A)[0].state == state
 
 
 # =========================================================================================== expire
@@ -769,7 +834,8 @@ async def test_a_model_whose_only_online_node_goes_offline_is_no_longer_ready(se
     await online(service, "n1")
     clock.advance(OFFLINE_AFTER)
     await service.expire()
-    assert service.view(A) == ModelView(ModelStatus.registered, None, (progress("n1", READY, 100),))
+    assert service.aggregate(A) == Aggregate(ModelStatus.registered, None, counts(offline=1), 0, 0)
+    assert rows(service, A) == [progress("n1", READY, 100)]
 
 
 @pytest.mark.asyncio
@@ -782,7 +848,7 @@ async def test_a_model_stays_ready_while_another_online_node_has_it(service, clo
     clock.advance(10)
     await service.expire()
     assert [node.status for node in service.nodes()] == [NodeStatus.offline, NodeStatus.online]
-    assert service.view(A).status == ModelStatus.ready
+    assert service.status(A) == ModelStatus.ready
 
 
 @pytest.mark.asyncio
@@ -792,7 +858,7 @@ async def test_a_download_on_a_node_that_goes_offline_stops_counting(service, cl
     await service.heartbeat("n1", beat(report(A, DOWNLOADING, 40)))
     clock.advance(OFFLINE_AFTER)
     await service.expire()
-    assert (service.view(A).status, service.view(A).progress) == (ModelStatus.registered, None)
+    assert (service.status(A), service.aggregate(A).progress) == (ModelStatus.registered, None)
 
 
 @pytest.mark.asyncio
@@ -834,7 +900,7 @@ async def test_delete_node_recomputes_the_views_of_its_models(service):
     await service.register(A)
     await online(service, "n1")
     await service.delete_node("n1")
-    assert service.view(A) == ModelView(ModelStatus.registered, None, ())
+    assert service.aggregate(A) == REGISTERED
 
 
 @pytest.mark.asyncio
@@ -843,7 +909,8 @@ async def test_delete_node_keeps_other_nodes_reports(service):
     await online(service, "n1")
     await online(service, "n2")
     await service.delete_node("n1")
-    assert service.view(A) == ModelView(ModelStatus.ready, None, (progress("n2", READY, 100),))
+    assert service.aggregate(A) == Aggregate(ModelStatus.ready, None, counts(ready=1), 0, 0)
+    assert rows(service, A) == [progress("n2", READY, 100)]
 
 
 @pytest.mark.asyncio
@@ -853,7 +920,7 @@ async def test_a_deleted_node_that_registers_again_is_pending_with_no_reports(se
     await service.delete_node("n1")
     node, created = await service.add_node(node_registration("n1"))
     assert (node.status, created) == (NodeStatus.pending, True)
-    assert service.view(A).nodes == ()
+    assert rows(service, A) == []
 
 
 @pytest.mark.asyncio
@@ -874,7 +941,7 @@ async def test_delete_node_drops_its_unflushed_reports(service, store):
 async def test_register_tells_listeners_the_model_and_the_registrations(service, changes):
     view = await service.register(A)
     assert changes == [Change(models=frozenset({A}), registrations=True)]
-    assert service.view(A) == view
+    assert service.aggregate(A) == view
 
 
 @pytest.mark.asyncio
@@ -882,7 +949,7 @@ async def test_unregister_tells_listeners_the_model_is_available(service, change
     await service.register(A)
     await service.unregister(A)
     assert changes[-1] == Change(models=frozenset({A}), registrations=True)
-    assert service.view(A) == AVAILABLE
+    assert service.aggregate(A) == AVAILABLE
 
 
 @pytest.mark.asyncio
@@ -904,13 +971,29 @@ async def test_a_heartbeat_that_makes_a_node_online_tells_the_node_its_models_an
     await service.register(B)
     await approved(service, "n1")
     await service.heartbeat("n1", beat(ready(A), report(B, DOWNLOADING, 10)))
-    await service.heartbeat("n1", beat(ready(A), ready(B)))
     assert changes[-1] == Change(
         models=frozenset({A, B}),
+        node_models=frozenset({(A, "n1"), (B, "n1")}),
         nodes={"n1": (NodeStatus.registering, NodeStatus.online)},
         metrics=frozenset({"n1"}),
     )
-    assert service.view(A).status == service.view(B).status == ModelStatus.ready
+    assert (service.status(A), service.status(B)) == (ModelStatus.ready, ModelStatus.downloading)
+
+
+@pytest.mark.asyncio
+async def test_a_heartbeat_that_makes_a_node_synced_tells_the_node_with_its_status_unchanged(service, changes):
+    await service.register(A)
+    await service.register(B)
+    await approved(service, "n1")
+    await service.heartbeat("n1", beat(ready(A), report(B, DOWNLOADING, 10)))
+    await service.heartbeat("n1", beat(ready(A), ready(B)))
+    assert changes[-1] == Change(
+        models=frozenset({B}),
+        node_models=frozenset({(B, "n1")}),
+        nodes={"n1": (NodeStatus.online, NodeStatus.online)},
+        metrics=frozenset({"n1"}),
+    )
+    assert service.synced("n1") is True
 
 
 @pytest.mark.asyncio
@@ -920,7 +1003,7 @@ async def test_a_heartbeat_with_new_progress_tells_that_model_and_the_metrics(se
     await approved(service, "n1")
     await service.heartbeat("n1", beat(report(A, DOWNLOADING, 10), report(B, DOWNLOADING, 10)))
     await service.heartbeat("n1", beat(report(A, DOWNLOADING, 20), report(B, DOWNLOADING, 10)))
-    assert changes[-1] == Change(models=frozenset({A}), metrics=frozenset({"n1"}))
+    assert changes[-1] == Change(models=frozenset({A}), node_models=frozenset({(A, "n1")}), metrics=frozenset({"n1"}))
 
 
 @pytest.mark.asyncio
@@ -949,7 +1032,12 @@ async def test_delete_node_tells_the_node_and_its_models(service, changes):
     await service.register(A)
     await online(service, "n1")
     await service.delete_node("n1")
-    assert changes[-1] == Change(models=frozenset({A}), nodes={"n1": (NodeStatus.online, None)})
+    assert changes[-1] == Change(
+        models=frozenset({A}),
+        node_models=frozenset({(A, "n1")}),
+        nodes={"n1": (NodeStatus.online, None)},
+        removed_names={"n1": "box-1"},
+    )
 
 
 @pytest.mark.asyncio
@@ -958,9 +1046,9 @@ async def test_a_failing_listener_neither_fails_the_command_nor_silences_the_oth
         raise RuntimeError("listener bug")
 
     service.listeners.insert(0, broken)
-    with caplog.at_level(logging.ERROR, logger="runtime.nodes.services"):
+    with caplog.at_level(logging.ERROR, logger="runtime.lifecycle.service"):
         await service.register(A)
-    assert service.view(A).status == ModelStatus.registered
+    assert service.status(A) == ModelStatus.registered
     assert len(changes) == 1
     assert "a lifecycle listener failed" in caplog.text
 
@@ -1144,7 +1232,7 @@ async def test_start_ignores_registrations_of_models_no_longer_in_the_catalog(st
     store.node_models[("n1", "retired-model")] = NodeModelRecord("n1", "retired-model", READY, 1, 1, None, T0)
     service = await started(store, clock)
     assert service.registered_ids() == []
-    assert service.view("retired-model") == AVAILABLE
+    assert service.aggregate("retired-model") == AVAILABLE
 
 
 @pytest.mark.asyncio
@@ -1157,10 +1245,124 @@ async def test_a_node_online_before_a_restart_goes_offline_after_offline_after(s
     assert restarted.node("n1").metrics_stale is True
     await restarted.expire()
     assert restarted.node("n1").status == NodeStatus.offline
-    assert restarted.view(A).status == ModelStatus.registered
+    assert restarted.status(A) == ModelStatus.registered
 
 
 @pytest.mark.asyncio
 async def test_a_gpu_less_node_has_no_gpu_memory(service):
     node, _ = await service.add_node(node_registration("n1"))
     assert node.gpu_memory_bytes is None
+
+
+# ============================================================================ the issue's scenario
+
+
+@pytest.mark.asyncio
+async def test_registering_a_model_keeps_every_other_model_served(service, changes):
+    """Three nodes hold A and B; registering C leaves A and B ready and every node online, only not synced."""
+    await service.register(A)
+    await service.register(B)
+    for runtime_id in ("n1", "n2", "n3"):
+        await online(service, runtime_id, A, B)
+    assert [(n.status, n.synced) for n in service.nodes()] == [(NodeStatus.online, True)] * 3
+    before = {model_id: service.aggregate(model_id) for model_id in (A, B)}
+    told = len(changes)
+
+    await service.register(C)
+
+    assert service.status(A) == service.status(B) == ModelStatus.ready
+    assert {model_id: service.aggregate(model_id) for model_id in (A, B)} == before
+    assert service.status(C) == ModelStatus.registered
+    assert [(n.status, n.synced) for n in service.nodes()] == [(NodeStatus.online, False)] * 3
+    assert [service.synced(runtime_id) for runtime_id in ("n1", "n2", "n3")] == [False] * 3
+    assert changes[told:] == [
+        Change(
+            models=frozenset({C}),
+            nodes={runtime_id: (NodeStatus.online, NodeStatus.online) for runtime_id in ("n1", "n2", "n3")},
+            registrations=True,
+        )
+    ]
+    assert [model.id for model in openai_models(service).data] == [
+        model_id for model_id in service.registered_ids() if model_id in (A, B)
+    ]
+    assert openai_model(service, A) is not None
+    assert openai_model(service, C) is None
+
+
+@pytest.mark.asyncio
+async def test_the_nodes_keep_serving_while_they_fetch_the_new_model(service):
+    await service.register(A)
+    await service.register(B)
+    for runtime_id in ("n1", "n2", "n3"):
+        await online(service, runtime_id, A, B)
+    await service.register(C)
+    for runtime_id in ("n1", "n2", "n3"):
+        assert await service.heartbeat(runtime_id, beat(ready(A), ready(B), report(C, DOWNLOADING, 40))) == (
+            NodeStatus.online
+        )
+    assert service.status(A) == service.status(B) == ModelStatus.ready
+    assert service.aggregate(C) == Aggregate(ModelStatus.downloading, 0.4, counts(downloading=3), 120, 300)
+    await service.heartbeat("n2", beat(ready(A), ready(B), ready(C)))
+    assert service.status(C) == ModelStatus.ready
+    assert [service.synced(runtime_id) for runtime_id in ("n1", "n2", "n3")] == [False, True, False]
+
+
+@pytest.mark.asyncio
+async def test_unregistering_a_model_changes_no_other_model_and_no_node_status(service, changes):
+    await service.register(A)
+    await service.register(B)
+    await online(service, "n1", A)
+    await approved(service, "n2")
+    await service.heartbeat("n2", beat(ready(A), report(B, DOWNLOADING, 30)))
+    before_a = service.aggregate(A)
+    await service.unregister(B)
+    assert service.aggregate(A) == before_a
+    assert [n.status for n in service.nodes()] == [NodeStatus.online, NodeStatus.online]
+    assert changes[-1] == Change(
+        models=frozenset({B}),
+        node_models=frozenset({(B, "n2")}),
+        nodes={runtime_id: (NodeStatus.online, NodeStatus.online) for runtime_id in ("n1", "n2")},
+        registrations=True,
+    )
+    assert service.row(B, "n2") is None
+    assert [n.synced for n in service.nodes()] == [True, True]
+
+
+# ============================================================================================= rows
+
+
+@pytest.mark.asyncio
+async def test_row_shows_one_report_with_its_health(service, clock):
+    await service.register(A)
+    await approved(service, "n1")
+    await service.heartbeat("n1", beat(report(A, FAILED, 10, error="disk full")))
+    row = service.row(A, "n1")
+    assert row is not None
+    assert (row.runtime_id, row.model_id, row.state, row.bytes_done, row.bytes_total) == ("n1", A, FAILED, 10, 100)
+    assert (row.bytes_per_second, row.eta_seconds, row.stalled, row.error) == (None, None, False, "disk full")
+    assert row.updated_at == "2025-01-01T12:00:00Z"
+    assert service.row(A, "n2") is None
+    assert service.row(B, "n1") is None
+
+
+@pytest.mark.asyncio
+async def test_node_detail_lists_the_nodes_reports_by_model_id(service):
+    await service.register(A)
+    await service.register(B)
+    await approved(service, "n1")
+    await service.heartbeat("n1", beat(report(B, DOWNLOADING, 5), ready(A)))
+    detail = service.node_detail("n1")
+    assert (detail.runtime_id, detail.status, detail.synced) == ("n1", NodeStatus.online, False)
+    assert [(r.model_id, r.state) for r in detail.models] == sorted([(A, READY), (B, DOWNLOADING)])
+    with pytest.raises(NodeNotFound):
+        service.node_detail("ghost")
+
+
+@pytest.mark.asyncio
+async def test_model_rows_list_every_nodes_report_by_runtime_id(service):
+    await service.register(A)
+    for runtime_id in ("n3", "n1", "n2"):
+        await approved(service, runtime_id)
+        await service.heartbeat(runtime_id, beat(report(A, DOWNLOADING, 10)))
+    assert [r.runtime_id for r in service.model_rows(A)] == ["n1", "n2", "n3"]
+    assert service.model_rows(B) == []

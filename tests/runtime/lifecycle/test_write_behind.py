@@ -1,0 +1,135 @@
+"""WriteBehind with an injected monotonic clock: meaning changes at the next flush, progress at checkpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from generated.types import NodeModelState, NodeStatus
+from runtime.db import NodeModelRecord, NodeRecord
+from runtime.lifecycle.write_behind import WriteBehind
+from tests.runtime.fakes import MemoryStore
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Batches(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[tuple[list[str], list[tuple[str, str]]]] = []
+
+    async def save_reports(self, nodes: list[NodeRecord], node_models: list[NodeModelRecord]) -> None:
+        await super().save_reports(nodes, node_models)  # raises when told to fail: no batch then
+        self.batches.append(
+            (sorted(n.runtime_id for n in nodes), sorted((r.runtime_id, r.model_id) for r in node_models))
+        )
+
+
+NODES = {rid: NodeRecord(rid, f"box-{rid}", None, NodeStatus.online, T0) for rid in ("n1", "n2")}
+REPORTS = {(rid, "m"): NodeModelRecord(rid, "m", NodeModelState.downloading, 1, 10, None, T0) for rid in ("n1", "n2")}
+
+
+@pytest.fixture
+def clock() -> Monotonic:
+    return Monotonic()
+
+
+@pytest.fixture
+def store() -> Batches:
+    store = Batches()
+    store.nodes.update(NODES)  # the nodes' rows exist (the reports' foreign key)
+    return store
+
+
+@pytest.fixture
+def writes(store: Batches, clock: Monotonic) -> WriteBehind:
+    return WriteBehind(store, checkpoint=10.0, monotonic=clock)
+
+
+async def flush(writes: WriteBehind, *, everything: bool = False) -> None:
+    await writes.flush(NODES.get, lambda rid, mid: REPORTS.get((rid, mid)), everything=everything)
+
+
+@pytest.mark.asyncio
+async def test_meaning_changes_go_with_the_next_flush(writes, store):
+    writes.node("n1")
+    writes.report("n1", "m")
+    await flush(writes)
+    assert store.batches == [(["n1"], [("n1", "m")])]
+
+
+@pytest.mark.asyncio
+async def test_progress_waits_for_the_checkpoint(writes, store, clock):
+    writes.node("n1", progress_only=True)
+    writes.report("n1", "m", progress_only=True)
+    clock.now += 9.9
+    await flush(writes)
+    assert store.batches == []
+    clock.now += 0.1
+    await flush(writes)
+    assert store.batches == [(["n1"], [("n1", "m")])]
+
+
+@pytest.mark.asyncio
+async def test_everything_writes_progress_at_once(writes, store):
+    writes.report("n1", "m", progress_only=True)
+    await flush(writes, everything=True)
+    assert store.batches == [([], [("n1", "m")])]
+
+
+@pytest.mark.asyncio
+async def test_a_row_written_for_its_meaning_is_not_written_again_for_its_progress(writes, store, clock):
+    writes.report("n1", "m", progress_only=True)
+    writes.report("n1", "m")
+    writes.report("n2", "m", progress_only=True)
+    await flush(writes)
+    clock.now += 10
+    await flush(writes)
+    assert store.batches == [([], [("n1", "m")]), ([], [("n2", "m")])]
+
+
+@pytest.mark.asyncio
+async def test_a_failed_flush_keeps_everything_it_took(writes, store, clock):
+    writes.report("n1", "m", progress_only=True)
+    writes.node("n2")
+    clock.now += 10
+    store.fail = RuntimeError("database down")
+    with pytest.raises(RuntimeError):
+        await flush(writes)
+    store.fail = None
+    await flush(writes)
+    assert store.batches == [(["n2"], [("n1", "m")])]
+
+
+@pytest.mark.asyncio
+async def test_dropped_nodes_and_models_are_not_written(writes, store):
+    writes.node("n1")
+    writes.report("n1", "m", progress_only=True)
+    writes.report("n2", "m")
+    writes.drop_node("n1")
+    await flush(writes, everything=True)
+    assert store.batches == [([], [("n2", "m")])]
+    writes.report("n2", "m")
+    writes.report("n1", "m", progress_only=True)
+    writes.drop_model("m")
+    await flush(writes, everything=True)
+    assert len(store.batches) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_node_stored_directly_is_not_pending(writes, store):
+    writes.node("n1")
+    writes.node("n2", progress_only=True)
+    writes.stored_node("n1")
+    writes.stored_node("n2")
+    await flush(writes, everything=True)
+    assert store.batches == []
