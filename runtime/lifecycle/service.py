@@ -512,7 +512,8 @@ class LifecycleService:
     def _check_stalls(self, now: datetime, runtime_id: str | None = None) -> set[Pair]:
         """Update the stalled flags (of one node's downloads, or all); return the pairs that flipped.
 
-        All downloads are scanned once per timer tick: a comparison each, a millisecond for 10,000.
+        All downloads are scanned once per timer tick: a comparison each, a millisecond for 10,000; a
+        heartbeat visits its own node's pairs only.
         """
         moment = now.timestamp()
         flipped = set()
@@ -530,8 +531,8 @@ class LifecycleService:
                     self._stalled.add(pair)
                 else:
                     self._stalled.discard(pair)
-        for pair in list(self._stalled):
-            if pair not in self._health:
+        if runtime_id is None:  # a node's own pairs were all visited above; the timer also sweeps the rest
+            for pair in self._stalled - self._health.keys():
                 self._stalled.discard(pair)
                 flipped.add(pair)
         return flipped
