@@ -1,6 +1,6 @@
 """Bearer tokens, their roles, and the middleware that checks them.
 
-Three kinds of token (CONTRACTS.md): admin, node and read. A request without a token, or with one
+Three kinds of token (README, Settings): admin, node and read. A request without a token, or with one
 the server does not know, is 401; a known token of the wrong kind is 403. Tokens are compared in
 constant time against every configured token, and never logged or echoed.
 

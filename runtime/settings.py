@@ -1,6 +1,6 @@
 """Every setting of the runtime, read once from the environment into one frozen object.
 
-Names are fixed by CONTRACTS.md: ``MODELHUB_*`` for ours, the Hugging Face names for theirs.
+Names are part of the external contract (README, Settings): ``MODELHUB_*`` for ours, the Hugging Face names for theirs.
 Tests build ``Settings(...)`` directly and pass it to ``create_app``; nothing reads the environment
 at import time.
 """

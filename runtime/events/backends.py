@@ -1,6 +1,6 @@
 r"""Litestar channels backends that give every event its ``seq`` at the moment it is published.
 
-CONTRACTS.md: events carry ``seq``, strictly increasing. Order is decided where an event is
+The protocol: events carry ``seq``, strictly increasing. Order is decided where an event is
 published, so that is where the number is taken: in memory, in the plugin's one publishing task;
 with Redis, in a Lua script that takes the number and publishes in one atomic step, so every replica
 receives the events in seq order and a client may resume on any replica. A seq is

@@ -1,6 +1,6 @@
 """The client half of the WebSocket protocol: reading a frame into an operation, or a reason why not.
 
-CONTRACTS.md: ``{"op":"subscribe","topics":[…],"since":<seq>?}``, ``{"op":"unsubscribe","topics":[…]}``
+Client frames: ``{"op":"subscribe","topics":[…],"since":<seq>?}``, ``{"op":"unsubscribe","topics":[…]}``
 and ``{"op":"ping"}``. A frame that is not JSON, names an unknown op or an unknown topic, or has the
 wrong shape is refused with an ``Error`` frame, and the connection stays open (``ProtocolError``
 carries the code and message of that frame). A frame larger than ``MAX_FRAME_BYTES`` closes the

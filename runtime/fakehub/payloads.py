@@ -2,7 +2,7 @@
 
 Model info is the recorded body for a fixture repo, byte for byte, and otherwise a body shaped like the
 recorded ones, made deterministically from the repo id and its catalog entries. Errors follow the Hub:
-``{"error": "..."}`` with ``X-Error-Code`` and ``X-Error-Message`` (see ``shared/reference/hf-hub-api.md``).
+``{"error": "..."}`` with ``X-Error-Code`` and ``X-Error-Message`` (the Hub's documented error shape).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Read the fields the hub shows from a Hub model-info payload, tolerating anything else.
 
-Real payloads (shared/fixtures/hf/) carry dozens of fields that change over time; a missing field,
+Real payloads (runtime/fakehub/fixtures/) carry dozens of fields that change over time; a missing field,
 a field of an unexpected type, or an unknown ``gated`` value gives None, never an exception. Only a
 body that is not a JSON object is malformed.
 """

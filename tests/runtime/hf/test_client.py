@@ -25,7 +25,7 @@ REPO = "org/model"
 BODY = b'{"id":"org/model","downloads":1234,"likes":56,"lastModified":"2025-01-02T03:04:05.000Z","gated":"manual"}'
 STATS = HfStats(1234, 56, "2025-01-02T03:04:05.000Z", HfGating.manual)
 JSON = {"content-type": "application/json; charset=utf-8"}
-#: Headers of the real anonymous 401 (shared/fixtures/hf/errors/router.unauthenticated_401.interaction.json).
+#: Headers of the real anonymous 401 (a huggingface_hub VCR cassette, commit a09927331e, router.huggingface.co).
 UNAUTHENTICATED = {
     **JSON,
     "www-authenticate": 'Bearer realm="Authentication required", charset="UTF-8"',

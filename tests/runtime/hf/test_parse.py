@@ -16,7 +16,7 @@ from runtime.hf.parse import HfStats, MalformedPayload, parse_model_info
 
 FIXTURES = Path(__file__).parents[4] / "shared" / "fixtures" / "hf"
 
-#: What each real model-info payload (shared/fixtures/hf/*.model_info.json) must give.
+#: What each real model-info payload (runtime/fakehub/fixtures/*.model_info.json) must give.
 EXPECTED = {
     "HuggingFaceH4__zephyr-7b-beta.model_info.json": HfStats(684157, 1667, "2024-10-16T11:48:13.000Z", HfGating.open),
     "ggml-org__gemma-3-1b-it-GGUF.model_info.json": HfStats(186325, 38, "2025-03-12T10:30:05.000Z", HfGating.open),
