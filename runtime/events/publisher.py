@@ -181,34 +181,19 @@ class EventPublisher:
     def _send_row(self, pair: Pair, changed_at: datetime) -> None:
         model_id, runtime_id = pair
         row = self.lifecycle.row(model_id, runtime_id)
-        if row is None:
-            event = NodeModelChanged(
-                seq=0,
-                ts=rfc3339(changed_at),
-                model_id=model_id,
-                runtime_id=runtime_id,
-                state=None,
-                bytes_done=0,
-                bytes_total=0,
-                bytes_per_second=None,
-                eta_seconds=None,
-                stalled=False,
-                error=None,
-            )
-        else:
-            event = NodeModelChanged(
-                seq=0,
-                ts=rfc3339(changed_at),
-                model_id=model_id,
-                runtime_id=runtime_id,
-                state=row.state,
-                bytes_done=row.bytes_done,
-                bytes_total=row.bytes_total,
-                bytes_per_second=row.bytes_per_second,
-                eta_seconds=row.eta_seconds,
-                stalled=row.stalled,
-                error=row.error,
-            )
+        event = NodeModelChanged(
+            seq=0,
+            ts=rfc3339(changed_at),
+            model_id=model_id,
+            runtime_id=runtime_id,
+            state=row.state if row else None,  # null: the report is gone
+            bytes_done=row.bytes_done if row else 0,
+            bytes_total=row.bytes_total if row else 0,
+            bytes_per_second=row.bytes_per_second if row else None,
+            eta_seconds=row.eta_seconds if row else None,
+            stalled=row.stalled if row else False,
+            error=row.error if row else None,
+        )
         self.publish(message((topics.model(model_id), topics.node(runtime_id)), _encode(event)))
 
     def _send_model(self, model_id: str, changed_at: datetime) -> None:

@@ -1,3 +1,3 @@
-"""The nodes domain: the lifecycle service and the node routes."""
+"""The lifecycle domain: registrations, nodes and their reports (the service, its pure rules, the node routes)."""
 
 from __future__ import annotations

@@ -448,7 +448,7 @@ class LifecycleService:
                     self._writes.node(runtime_id)
                     nodes_changed[runtime_id] = (record.status, NodeStatus.offline)
             rows = self._check_stalls(now)
-            recount = {pair for pair in rows} | {
+            recount = rows | {
                 (model_id, runtime_id) for runtime_id in nodes_changed for model_id in self._by_node.get(runtime_id, ())
             }
             if not nodes_changed and not newly_stale and not recount:

@@ -14,7 +14,7 @@ from generated.types import Heartbeat, HeartbeatModelReport, NodeMetrics, NodeMo
 from runtime.events.publisher import EventPublisher
 from runtime.lifecycle.service import LifecycleService
 from tests.runtime.events.schemas import errors as schema_errors
-from tests.runtime.fakes import MemoryStore
+from tests.runtime.fakes import FakeClock, MemoryStore
 
 A, B = "qwen3-0.6b", "llama-3.2-1b-instruct"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -23,17 +23,9 @@ STALL_AFTER = 5
 ZERO_COUNTS = {"pending": 0, "downloading": 0, "ready": 0, "failed": 0, "stalled": 0, "offline": 0}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(T0)
 
 
 @pytest.fixture
@@ -43,7 +35,7 @@ def published() -> list[tuple[str, dict]]:
 
 
 @pytest_asyncio.fixture
-async def lifecycle(clock: Clock, published: list[tuple[str, dict]]) -> LifecycleService:
+async def lifecycle(clock: FakeClock, published: list[tuple[str, dict]]) -> LifecycleService:
     service = LifecycleService(MemoryStore(), offline_after=30, stall_after=STALL_AFTER, auto_approve=True, clock=clock)
     await service.start()
 

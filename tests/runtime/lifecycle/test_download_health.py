@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from generated.types import Heartbeat, HeartbeatModelReport, ModelStatus, NodeMetrics, NodeModelState, NodeRegistration
 from runtime.lifecycle.download_health import DownloadHealth
 from runtime.lifecycle.service import Change, LifecycleService
-from tests.runtime.fakes import MemoryStore
+from tests.runtime.fakes import FakeClock, MemoryStore
 
 # ======================================================================================= DownloadHealth
 
@@ -135,17 +135,6 @@ T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 DOWNLOADING, READY = NodeModelState.downloading, NodeModelState.ready
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 def downloading(model_id: str, done: int, total: int = 1000) -> HeartbeatModelReport:
     return HeartbeatModelReport(model_id=model_id, state=DOWNLOADING, bytes_done=done, bytes_total=total)
 
@@ -156,7 +145,7 @@ def beat(*reports: HeartbeatModelReport) -> Heartbeat:
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

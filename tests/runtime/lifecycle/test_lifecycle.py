@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
@@ -33,7 +33,7 @@ from runtime.errors import (
 )
 from runtime.lifecycle.derive import AVAILABLE, Aggregate
 from runtime.lifecycle.service import Change, LifecycleService
-from tests.runtime.fakes import MemoryStore
+from tests.runtime.fakes import FakeClock, MemoryStore
 
 A, B, C = "qwen3-0.6b", "llama-3.2-1b-instruct", "gemma-2-2b-it"
 UNKNOWN_MODEL = "no-such-model"
@@ -45,19 +45,6 @@ PENDING, DOWNLOADING, READY, FAILED = (
     NodeModelState.ready,
     NodeModelState.failed,
 )
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class RecordingStore(MemoryStore):
@@ -76,7 +63,7 @@ class RecordingStore(MemoryStore):
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(T0)
 
 
 @pytest.fixture

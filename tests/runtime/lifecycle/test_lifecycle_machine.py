@@ -43,7 +43,7 @@ from runtime.errors import (
 )
 from runtime.lifecycle.derive import AVAILABLE, model_aggregate, node_synced
 from runtime.lifecycle.service import LifecycleService
-from tests.runtime.fakes import MemoryStore
+from tests.runtime.fakes import FakeClock, MemoryStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -60,16 +60,6 @@ CATALOG_ORDER = list(CATALOG_BY_ID)
 
 model_ids = st.sampled_from((*MODELS, UNKNOWN_MODEL))
 runtime_ids = st.sampled_from(NODES)
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @st.composite
@@ -129,7 +119,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.runner = asyncio.Runner()
-        self.clock = FakeClock()
+        self.clock = FakeClock(T0)
         self.store = MemoryStore()
         self.auto_approve = False
         self.service: LifecycleService | None = None
