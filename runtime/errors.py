@@ -10,6 +10,8 @@ Hierarchy (``code`` is the wire code, the number the HTTP status)::
         ├── AlreadyRegistered      409 already_registered
         ├── InvalidTransition      409 invalid_transition
         ├── ValidationFailed       422 validation_error
+        ├── MalformedBody          400 validation_error: not JSON, or not of the endpoint's type
+        ├── UnsupportedMediaType   415 unsupported_media_type
         ├── Unauthorized           401 unauthorized
         └── Forbidden              403 forbidden
 
@@ -107,6 +109,22 @@ class ValidationFailed(AppClientError):
     status_code = 422
     code = "validation_error"
     message = "The request is not valid."
+
+
+class MalformedBody(AppClientError):
+    """The request body is not UTF-8 JSON of the endpoint's type; the message (and pointer) name the field."""
+
+    status_code = 400
+    code = "validation_error"
+    message = "The request body is not valid."
+
+
+class UnsupportedMediaType(AppClientError):
+    """A request body that is not JSON."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+    message = "The request body must be JSON."
 
 
 class Unauthorized(AppClientError):

@@ -20,6 +20,7 @@ is never delayed.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -45,7 +46,13 @@ K = TypeVar("K", bound="Hashable")
 
 
 class Coalescer(Generic[K]):
-    """Per key: send at once when the shape changed or the interval passed, else once when it passes."""
+    """Per key: send at once when the shape changed or the interval passed, else once when it passes.
+
+    Waiting keys share timers: a key due at time t waits in the bucket of the first tick
+    (``interval / 4``) at or after t, and one timer per bucket sends all of its keys. With 10,000
+    (model, node) pairs downloading, a timer per key cost more than the events it sent; a bucket
+    delays an event by at most a quarter interval more and never sends one early.
+    """
 
     def __init__(self, send: Callable[[K, datetime], None], interval: float, monotonic: Callable[[], float]) -> None:
         """Call ``send(key, changed_at)`` when an event of ``key`` is due."""
@@ -53,47 +60,73 @@ class Coalescer(Generic[K]):
         self.interval = interval
         self.monotonic = monotonic
         self.shapes: dict[K, Hashable] = {}
+        self._tick = interval / 4 if interval > 0 else 0.001
         self._last_sent: dict[K, float] = {}
-        self._waiting: dict[K, tuple[asyncio.TimerHandle, datetime]] = {}
+        self._waiting: dict[K, tuple[int, datetime]] = {}  # key -> its bucket, the latest change's time
+        self._buckets: dict[int, tuple[asyncio.TimerHandle, set[K]]] = {}
 
     def changed(self, key: K, shape: Hashable, now: datetime) -> None:
         """``key`` changed to ``shape`` at ``now``."""
-        waited = self.monotonic() - self._last_sent.get(key, float("-inf"))
-        if shape != self.shapes.get(key) or waited >= self.interval:
+        if shape != self.shapes.get(key):
             self.sent(key, shape)
             self.send(key, now)
-        elif key in self._waiting:
-            handle, _ = self._waiting[key]
-            self._waiting[key] = (handle, now)  # the later change's time; the state is read when it fires
         else:
-            handle = asyncio.get_running_loop().call_later(self.interval - waited, self._fire, key)
-            self._waiting[key] = (handle, now)
+            self.progressed(key, now)
+
+    def progressed(self, key: K, now: datetime) -> None:
+        """``key`` changed at ``now`` in what its shape leaves out (the caller knows the shape stayed)."""
+        waiting = self._waiting.get(key)
+        if waiting is not None:
+            self._waiting[key] = (waiting[0], now)  # the later change's time; the state is read when it fires
+            return
+        waited = self.monotonic() - self._last_sent.get(key, float("-inf"))
+        if waited >= self.interval:
+            self._last_sent[key] = self.monotonic()
+            self.send(key, now)
+            return
+        loop = asyncio.get_running_loop()
+        index = math.ceil((loop.time() + self.interval - waited) / self._tick)
+        bucket = self._buckets.get(index)
+        if bucket is None:
+            bucket = self._buckets[index] = (loop.call_at(index * self._tick, self._fire, index), set())
+        bucket[1].add(key)
+        self._waiting[key] = (index, now)
 
     def sent(self, key: K, shape: Hashable) -> None:
         """Record that ``key`` went out with ``shape`` now (cancelling a waiting event)."""
-        waiting = self._waiting.pop(key, None)
-        if waiting is not None:
-            waiting[0].cancel()
+        self._unwait(key)
         self.shapes[key] = shape
         self._last_sent[key] = self.monotonic()
 
     def forget(self, key: K) -> None:
         """Drop what is known of ``key`` (it is gone)."""
-        waiting = self._waiting.pop(key, None)
-        if waiting is not None:
-            waiting[0].cancel()
+        self._unwait(key)
         self.shapes.pop(key, None)
         self._last_sent.pop(key, None)
 
-    def _fire(self, key: K) -> None:
-        _, changed_at = self._waiting.pop(key)
-        self._last_sent[key] = self.monotonic()
-        self.send(key, changed_at)
+    def _unwait(self, key: K) -> None:
+        waiting = self._waiting.pop(key, None)
+        if waiting is None:
+            return
+        handle, keys = self._buckets[waiting[0]]
+        keys.discard(key)
+        if not keys:
+            handle.cancel()
+            del self._buckets[waiting[0]]
+
+    def _fire(self, index: int) -> None:
+        _, keys = self._buckets.pop(index)
+        sent_at = self.monotonic()
+        for key in keys:
+            _, changed_at = self._waiting.pop(key)
+            self._last_sent[key] = sent_at
+            self.send(key, changed_at)
 
     def close(self) -> None:
         """Drop every waiting event."""
-        for handle, _ in self._waiting.values():
+        for handle, _ in self._buckets.values():
             handle.cancel()
+        self._buckets.clear()
         self._waiting.clear()
 
 
@@ -135,10 +168,14 @@ class EventPublisher:
     def on_change(self, change: Change) -> None:
         """Publish the events of one change."""
         now = self.lifecycle.clock()
-        ts = rfc3339(now)
-        for runtime_id, (previous, status) in sorted(change.nodes.items()):
-            self._node_changed(runtime_id, previous, status, ts, change.removed_names.get(runtime_id, ""))
+        if change.nodes:
+            ts = rfc3339(now)
+            for runtime_id, (previous, status) in sorted(change.nodes.items()):
+                self._node_changed(runtime_id, previous, status, ts, change.removed_names.get(runtime_id, ""))
         for pair in sorted(change.node_models):
+            if pair in change.progressed_rows and pair in self._rows.shapes:
+                self._rows.progressed(pair, now)
+                continue
             shape = self.lifecycle.row_shape(*pair)
             if shape is None:
                 self._rows.forget(pair)
@@ -146,7 +183,10 @@ class EventPublisher:
             else:
                 self._rows.changed(pair, shape, now)
         for model_id in sorted(change.models):
-            self._models.changed(model_id, self._model_shape(model_id), now)
+            if model_id in change.progressed_models and model_id in self._models.shapes:
+                self._models.progressed(model_id, now)
+            else:
+                self._models.changed(model_id, self._model_shape(model_id), now)
         for runtime_id in sorted(change.metrics):
             self._metrics.changed(runtime_id, self._metrics_shape(runtime_id), now)
 

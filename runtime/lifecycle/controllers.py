@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from litestar import Controller, MediaType, Response, delete, get, post
-from litestar.di import NamedDependency
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody
+from litestar.types import ASGIApp
 
 from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeDetail, NodeRegistration
 from runtime.auth import ADMIN, NODE, READ
 from runtime.deps import Services
+from runtime.json_body import read_json
+from runtime.preencoded import PreEncoded
+
+_HEARTBEAT = msgspec.json.Decoder(Heartbeat)
+
+
+def _heartbeat_body(data: Heartbeat) -> Heartbeat:
+    """Never called: Litestar documents a handler's request body from a dependency's ``data`` parameter.
+
+    The heartbeat handler reads its body itself (``read_json``) and asks for no dependency, so this
+    only gives the OpenAPI document the body's schema.
+    """
+    return data
+
 
 _ERRORS = {
     401: ResponseSpec(ErrorBody, description="No token or an unknown token (unauthorized)"),
@@ -53,22 +70,24 @@ class NodesController(Controller):
         operation_id="nodeHeartbeat",
         roles=NODE,
         status_code=200,
+        dependencies={"documented_body": Provide(_heartbeat_body, sync_to_thread=False)},
         responses={
             200: ResponseSpec(HeartbeatResponse, description="The node's status and the desired models"),
             409: ResponseSpec(ErrorBody, description="invalid_transition: a report goes backwards"),
             **_ERRORS,
         },
     )
-    async def heartbeat(
-        self,
-        runtime_id: FromPath[str],
-        data: JSONBody[Heartbeat],
-        services: NamedDependency[Services],
-    ) -> Response[bytes]:
-        """Take metrics and per-model reports; answer with the status and every registered model's manifest."""
-        status = await services.lifecycle.heartbeat(runtime_id, data)
-        body = b'{"status":' + msgspec.json.encode(status) + b',"models":' + services.manifests.encoded + b"}"
-        return Response(body, media_type=MediaType.JSON)
+    async def heartbeat(self, request: Request[Any, Any, Any]) -> ASGIApp:
+        """Take metrics and per-model reports; answer with the status and every registered model's manifest.
+
+        The hot path (every node, every few seconds): the body is decoded in one pass and the answer
+        is pre-encoded around the cached manifests; Litestar's body parsing and parameter model were
+        a third of the request.
+        """
+        services: Services = request.app.state.services
+        data = await read_json(request, _HEARTBEAT)
+        status = await services.lifecycle.heartbeat(request.path_params["runtime_id"], data)
+        return PreEncoded(b'{"status":"' + status.value.encode() + b'","models":' + services.manifests.encoded + b"}")
 
     @get("", operation_id="listNodes", roles=READ, responses=_ERRORS)
     async def list_nodes(self, services: NamedDependency[Services]) -> list[Node]:

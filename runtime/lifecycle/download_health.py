@@ -38,6 +38,8 @@ class DownloadHealth:
             self._grew_at = now
         if self._samples and now <= last_time:
             self._samples[-1] = (last_time, bytes_done)
+        elif len(self._samples) >= 2 and now - self._samples[-2][0] < self.min_span:
+            self._samples[-1] = (now, bytes_done)  # one sample per min_span: a fast reporter keeps ~window/min_span
         else:
             self._samples.append((now, bytes_done))
         while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:

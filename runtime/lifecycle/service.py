@@ -20,6 +20,7 @@ behind (``WriteBehind``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
@@ -65,8 +66,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@functools.lru_cache(maxsize=64)
 def rfc3339(moment: datetime) -> str:
-    """A UTC time as RFC 3339 with a Z, as every time on the wire."""
+    """A UTC time as RFC 3339 with a Z, as every time on the wire.
+
+    Cached: the events of one heartbeat, and the coalesced events sent together, share their times.
+    """
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -78,6 +83,10 @@ class Change:
     """Models whose aggregates changed; ``LifecycleService.aggregate`` has the new ones."""
     node_models: frozenset[Pair] = frozenset()
     """(model, node) reports that changed or went away; ``LifecycleService.row`` has the new row or None."""
+    progressed_models: frozenset[str] = frozenset()
+    """Those of ``models`` whose byte counts alone moved: their status and node counts are as before."""
+    progressed_rows: frozenset[Pair] = frozenset()
+    """Those of ``node_models`` whose ``bytes_done`` alone moved: state, total, stall and error are as before."""
     nodes: Mapping[str, tuple[NodeStatus | None, NodeStatus | None]] = field(default_factory=dict)
     """(previous, new) status of nodes whose status or ``synced`` changed; None means absent (added or removed)."""
     metrics: frozenset[str] = frozenset()
@@ -122,7 +131,7 @@ class LifecycleService:
         self._by_node: dict[str, set[str]] = defaultdict(set)  # runtime id -> model ids it reported
         self._ready: dict[str, set[str]] = defaultdict(set)  # runtime id -> registered models it reports ready
         self._tallies: dict[str, Tally] = {}  # per registered model
-        self._aggregates: dict[str, Aggregate] = {}  # per registered model
+        self._aggregates: dict[str, Aggregate] = {}  # per registered model, as the last recount saw it
         self._health: dict[Pair, DownloadHealth] = {}  # per downloading report
         self._stalled: set[Pair] = set()
         self._stale_metrics: set[str] = set()
@@ -163,7 +172,8 @@ class LifecycleService:
 
     def aggregate(self, model_id: str) -> Aggregate:
         """A catalog model's status, progress, node counts and byte sums."""
-        return self._aggregates.get(model_id, AVAILABLE)
+        tally = self._tallies.get(model_id)
+        return AVAILABLE if tally is None else tally.summary()
 
     def status(self, model_id: str) -> ModelStatus:
         """A catalog model's status."""
@@ -234,7 +244,7 @@ class LifecycleService:
 
     def stalled_count(self) -> int:
         """Downloads (node, model) that stalled, on nodes that are not offline."""
-        return sum(aggregate.node_counts.stalled for aggregate in self._aggregates.values())
+        return sum(tally.summary().node_counts.stalled for tally in self._tallies.values())
 
     def download_rates(self) -> dict[str, float]:
         """Per registered model: the estimated download rates of its non-offline nodes, summed."""
@@ -401,23 +411,42 @@ class LifecycleService:
 
             was_synced = self.synced(runtime_id)
             rows: set[Pair] = set()
+            moved: dict[Pair, int] = {}  # rows whose bytes_done alone moved, to where
             for checked_report in checked:
                 model_id = checked_report.model_id
                 previous = self._reports[model_id].get(runtime_id)
+                progress_only = _same_meaning(previous, checked_report)
                 if self._remember(checked_report, previous, now):
                     rows.add((model_id, runtime_id))
-                self._writes.report(runtime_id, model_id, progress_only=_same_meaning(previous, checked_report))
-            rows |= self._check_stalls(now, runtime_id)
+                    if progress_only:
+                        moved[model_id, runtime_id] = checked_report.bytes_done
+                self._writes.report(runtime_id, model_id, progress_only=progress_only)
+            flipped = self._check_stalls(now, runtime_id)
+            rows |= flipped
+            for pair in flipped:
+                moved.pop(pair, None)
 
             status = NodeStatus.online
             metrics = msgspec.structs.asdict(heartbeat.metrics)
             metrics = {key: value for key, value in metrics.items() if value is not msgspec.UNSET}
-            self._nodes[runtime_id] = replace(record, status=status, last_heartbeat_at=now, metrics=metrics)
+            self._nodes[runtime_id] = NodeRecord(
+                runtime_id, record.machine_name, record.gpu_memory_bytes, status, record.registered_at, now, metrics
+            )  # not dataclasses.replace, which reads the fields on every call
             self._writes.node(runtime_id, progress_only=record.status == status)
             self._stale_metrics.discard(runtime_id)
 
             came_online = record.status != status
-            recount = self._by_node[runtime_id] if came_online else {model_id for model_id, _ in rows}
+            progressed: set[str] = set()
+            if came_online:  # every report of the node counts anew
+                recount = set(self._by_node[runtime_id])
+            else:
+                recount = {model_id for model_id, _ in rows if (model_id, runtime_id) not in moved}
+                for (model_id, _), bytes_done in moved.items():
+                    tally = self._tallies.get(model_id)
+                    if tally is not None and tally.progress(runtime_id, bytes_done):
+                        progressed.add(model_id)
+                    else:
+                        recount.add(model_id)
             for model_id in recount:
                 self._recount(model_id, runtime_id)
             nodes_changed = (
@@ -425,8 +454,10 @@ class LifecycleService:
             )
             self._publish(
                 Change(
-                    models=self._refresh(recount),
+                    models=self._refresh(recount) | progressed,
                     node_models=frozenset(rows),
+                    progressed_models=frozenset(progressed),
+                    progressed_rows=frozenset(moved),
                     nodes=nodes_changed,
                     metrics=frozenset({runtime_id}),
                 )
@@ -595,7 +626,10 @@ class LifecycleService:
             tally.count(report, self._nodes[runtime_id].status, stalled=(model_id, runtime_id) in self._stalled)
 
     def _refresh(self, model_ids: Iterable[str]) -> frozenset[str]:
-        """Update the aggregates of ``model_ids``; return those that changed."""
+        """Those of ``model_ids`` whose aggregates differ from what the last recount saw.
+
+        (A heartbeat that only moves byte counts updates the tally and skips this comparison.)
+        """
         changed = set()
         for model_id in set(model_ids):
             tally = self._tallies.get(model_id)

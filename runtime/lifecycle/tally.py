@@ -8,7 +8,8 @@ time. The lifecycle tests check that it always agrees with ``derive.model_aggreg
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from generated.types import NodeModelState, NodeStatus
 from runtime.lifecycle.derive import OFFLINE, Aggregate, aggregate_of
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["Tally"]
 
 
-class _Share(NamedTuple):
-    """What one node's report adds to a model's aggregates."""
+@dataclass(slots=True)
+class _Share:
+    """What one node's report adds to a model's aggregates (``bytes_done`` moves in place; see ``progress``)."""
 
     category: str
     """The node-count key: the report's state, or ``offline`` for an offline node."""
@@ -33,7 +35,7 @@ class _Share(NamedTuple):
 class Tally:
     """The counts behind one registered model's aggregates."""
 
-    __slots__ = ("_counts", "_done", "_ready_online", "_shares", "_stalled", "_total")
+    __slots__ = ("_counts", "_done", "_ready_online", "_shares", "_stalled", "_summary", "_total")
 
     def __init__(self) -> None:
         """An empty tally: registered, nothing begun."""
@@ -43,6 +45,7 @@ class Tally:
         self._ready_online = 0
         self._done = 0
         self._total = 0
+        self._summary: Aggregate | None = None
 
     def forget(self, runtime_id: str) -> None:
         """Remove a node's contribution."""
@@ -63,19 +66,36 @@ class Tally:
         self._shares[report.runtime_id] = share
         self._add(share, 1)
 
+    def progress(self, runtime_id: str, bytes_done: int) -> bool:
+        """Move a counted download's ``bytes_done``; False (nothing changed) if the node's share is not one.
+
+        The heartbeat's common case — only bytes moved — without taking the share apart and adding it again.
+        """
+        share = self._shares.get(runtime_id)
+        if share is None or share.category != NodeModelState.downloading.value:
+            return False
+        done = min(bytes_done, share.bytes_total)
+        self._done += done - share.bytes_done
+        share.bytes_done = done
+        self._summary = None
+        return True
+
     def _add(self, share: _Share, sign: int) -> None:
         self._counts[share.category] += sign
         self._stalled += sign * share.stalled
         self._ready_online += sign * share.ready_online
         self._done += sign * share.bytes_done
         self._total += sign * share.bytes_total
+        self._summary = None
 
     def summary(self) -> Aggregate:
-        """The aggregates, exactly as ``derive.model_aggregate`` defines them."""
-        return aggregate_of(
-            ready_online=self._ready_online > 0,
-            counts=self._counts,
-            stalled=self._stalled,
-            bytes_done=self._done,
-            bytes_total=self._total,
-        )
+        """The aggregates, exactly as ``derive.model_aggregate`` defines them (kept until the tally changes)."""
+        if self._summary is None:
+            self._summary = aggregate_of(
+                ready_online=self._ready_online > 0,
+                counts=self._counts,
+                stalled=self._stalled,
+                bytes_done=self._done,
+                bytes_total=self._total,
+            )
+        return self._summary

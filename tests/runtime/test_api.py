@@ -347,6 +347,44 @@ def test_progress_going_backwards_is_an_invalid_transition(client):
     assert (row["state"], row["error"]) == ("failed", "checksum mismatch")
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "pointer"),
+    [
+        (b'{"metrics":{},"models":[{"model_id":"\xff"}]}', "application/json", 400, None),
+        (b"[" * 100_000, "application/json", 400, None),
+        (
+            b'{"metrics":{},"models":[{"model_id":"q","state":"x","bytes_done":0,"bytes_total":1}]}',
+            "application/json",
+            400,
+            "/models/0/state",
+        ),
+        (b'{"metrics":{"cpu_usage":0.5},"models":[]}', "text/plain", 415, None),
+        (b'{"metrics":{"cpu_usage":0.5},"models":[]}', "application/json; charset=utf-8", 200, None),
+    ],
+    ids=["not-utf8", "deep", "bad-state", "text-plain", "json-with-charset"],
+)
+def test_heartbeat_bodies_are_read_strictly(client, body, content_type, status, pointer):
+    register_node(client)
+    response = client.post("/v0/nodes/node-a/heartbeat", content=body, headers={**NODE, "Content-Type": content_type})
+    assert response.status_code == status, response.text
+    if status != 200:
+        error = response.json()["error"]
+        assert error["code"] == ("unsupported_media_type" if status == 415 else "validation_error")
+        assert error.get("pointer") == pointer
+        if pointer:
+            assert pointer in error["message"]
+
+
+def test_heartbeat_body_over_the_limit_is_413(client, settings):
+    register_node(client)
+    body = b'{"metrics":{},"models":[' + b" " * settings.max_body_bytes + b"]}"
+    response = client.post(
+        "/v0/nodes/node-a/heartbeat", content=body, headers={**NODE, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert error_of(response) == "payload_too_large"
+
+
 def test_heartbeat_and_approve_for_unknown_node_are_404(client):
     for response in (
         beat(client, "ghost"),
@@ -416,6 +454,9 @@ def test_openapi_describes_the_api_with_generated_types(client):
     } <= operations
     schemas = document["components"]["schemas"]
     assert {"HubItem", "RegisterRequest", "Heartbeat", "HeartbeatResponse", "Node", "ErrorBody"} <= set(schemas)
+    heartbeat = document["paths"]["/v0/nodes/{runtime_id}/heartbeat"]["post"]
+    assert heartbeat["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/Heartbeat")
+    assert [p["name"] for p in heartbeat["parameters"]] == ["runtime_id"]
     hub = document["paths"]["/v0/models/hub"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert hub["items"]["$ref"].endswith("/HubItem")
 
