@@ -12,11 +12,16 @@ at most every ``checkpoint`` seconds: with 1,000 nodes downloading 10 models, re
 rows every second cost more CPU than the heartbeats themselves (bench/runtime_http.py), and a
 restart loses at most ``checkpoint`` seconds of byte counts that the nodes re-report at once.
 ``flush(everything=True)`` (at shutdown) writes both.
+
+A batch the database refuses while it answers ``ping`` is stored row by row, and only the rows it
+refuses are dropped, with an error in the log: one bad row never blocks every node's reports. A
+database that does not answer keeps everything dirty for the next flush.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -26,6 +31,8 @@ if TYPE_CHECKING:
     from runtime.db import NodeModelRecord, NodeRecord, Store
 
 __all__ = ["WriteBehind"]
+
+logger = logging.getLogger(__name__)
 
 
 class WriteBehind:
@@ -101,7 +108,45 @@ class WriteBehind:
                 return
             try:
                 await self.store.save_reports(nodes, reports)
+            except Exception:
+                if not await self._reachable():
+                    self._nodes |= taken_nodes  # the database is away: everything waits for the next flush
+                    self._reports |= taken_reports
+                    raise
+                await self._one_by_one(nodes, reports)
             except BaseException:
                 self._nodes |= taken_nodes
                 self._reports |= taken_reports
                 raise
+
+    async def _reachable(self) -> bool:
+        try:
+            await self.store.ping()
+        except Exception:
+            return False
+        return True
+
+    async def _one_by_one(self, nodes: list[NodeRecord], reports: list[NodeModelRecord]) -> None:
+        """The database answers but refused the batch: store each row alone, and drop (and log) only those it refuses.
+
+        One row the database cannot take must never keep every other node's reports from being stored.
+        """
+        for record in nodes:
+            try:
+                await self.store.save_reports([record], [])
+            except Exception as error:
+                logger.error("could not store node %s (%s); its row is dropped", record.runtime_id, _reason(error))
+        for report in reports:
+            try:
+                await self.store.save_reports([], [report])
+            except Exception as error:
+                logger.error(
+                    "could not store the report of node %s on %s (%s); it is dropped",
+                    report.runtime_id,
+                    report.model_id,
+                    _reason(error),
+                )
+
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"

@@ -360,8 +360,28 @@ def test_progress_going_backwards_is_an_invalid_transition(client):
         ),
         (b'{"metrics":{"cpu_usage":0.5},"models":[]}', "text/plain", 415, None),
         (b'{"metrics":{"cpu_usage":0.5},"models":[]}', "application/json; charset=utf-8", 200, None),
+        (
+            b'{"metrics":{},"models":[{"model_id":"qwen3-0.6b","state":"failed","bytes_done":0,'
+            b'"bytes_total":9223372036854775808}]}',
+            "application/json",
+            400,
+            "/models/0/bytes_total",
+        ),
+        (
+            b'{"metrics":{},"models":[{"model_id":"qwen3-0.6b","state":"failed","bytes_done":0,"bytes_total":1,'
+            b'"error":"bad\\u0000byte"}]}',
+            "application/json",
+            400,
+            "/models/0/error",
+        ),
+        (
+            b'{"metrics":{"active_requests":9223372036854775808},"models":[]}',
+            "application/json",
+            400,
+            "/metrics/active_requests",
+        ),
     ],
-    ids=["not-utf8", "deep", "bad-state", "text-plain", "json-with-charset"],
+    ids=["not-utf8", "deep", "bad-state", "text-plain", "json-with-charset", "int64", "nul", "int64-metric"],
 )
 def test_heartbeat_bodies_are_read_strictly(client, body, content_type, status, pointer):
     register_node(client)
@@ -373,6 +393,21 @@ def test_heartbeat_bodies_are_read_strictly(client, body, content_type, status, 
         assert error.get("pointer") == pointer
         if pointer:
             assert pointer in error["message"]
+
+
+@pytest.mark.parametrize(
+    "registration",
+    [
+        {"runtime_id": "node-a", "machine_name": "box\u0000evil"},
+        {"runtime_id": "node-a", "machine_name": "box", "gpu_memory_bytes": 2**63},
+    ],
+    ids=["nul-name", "int64-gpu"],
+)
+def test_values_a_database_cannot_store_are_refused_at_the_door(client, registration):
+    response = client.post("/v0/nodes", json=registration, headers=NODE)
+    assert response.status_code == 400, response.text
+    assert error_of(response) == "validation_error"
+    assert client.get("/v0/nodes", headers=READ).json() == []
 
 
 def test_heartbeat_body_over_the_limit_is_413(client, settings):

@@ -133,3 +133,26 @@ async def test_a_node_stored_directly_is_not_pending(writes, store):
     writes.stored_node("n2")
     await flush(writes, everything=True)
     assert store.batches == []
+
+
+@pytest.mark.asyncio
+async def test_a_row_the_database_refuses_does_not_keep_the_others_from_being_stored(tmp_path, clock, caplog):
+    """A real SQLite file: a value beyond its 64-bit integers fails the batch; the other rows are stored alone."""
+    from runtime.db.sql import SqlStore
+
+    store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'rows.db'}")
+    await store.open()
+    try:
+        await store.save_reports(list(NODES.values()), [])
+        poisoned = {**REPORTS, ("n2", "m"): NodeModelRecord("n2", "m", NodeModelState.downloading, 1, 2**63, None, T0)}
+        writes = WriteBehind(store, checkpoint=10.0, monotonic=clock)
+        writes.report("n1", "m")
+        writes.report("n2", "m")
+        await writes.flush(NODES.get, lambda rid, mid: poisoned.get((rid, mid)))
+        stored = {(row.runtime_id, row.model_id): row for row in (await store.load()).node_models}
+        assert set(stored) == {("n1", "m")}
+        assert "could not store the report of node n2 on m" in caplog.text
+        writes.report("n1", "m")  # and the flushes after it go on as before
+        await writes.flush(NODES.get, lambda rid, mid: poisoned.get((rid, mid)))
+    finally:
+        await store.close()
