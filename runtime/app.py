@@ -35,6 +35,7 @@ from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
 from runtime.lifecycle.controllers import NodesController
 from runtime.lifecycle.service import LifecycleService
+from runtime.path_guard import path_guard
 from runtime.periodic import run_periodically
 from runtime.session import SessionController
 from runtime.settings import Settings
@@ -144,7 +145,7 @@ def create_app(
         ],
         dependencies={"services": provide(services)},
         lifespan=[lifespan],
-        middleware=[metrics.middleware, auth_middleware(tokens)],
+        middleware=[metrics.middleware, path_guard, auth_middleware(tokens)],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # the process configures logging (modelhub serve); an app never rewires the root logger

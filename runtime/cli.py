@@ -105,12 +105,21 @@ def serve(host: str, port: int, *, dev: bool) -> int:
 
     from runtime.app import create_app
     from runtime.events.protocol import MAX_FRAME_BYTES
+    from runtime.log_redaction import RedactSecrets
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tokens = (settings.admin_token, settings.node_token, settings.read_token, settings.hf_token)
+    secrets = RedactSecrets(token.get_secret_value() for token in tokens if token is not None)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(secrets)
     app = create_app(settings)
     app.on_startup.append(_freeze_startup_heap)
-    # ws_max_size: uvicorn closes with 1009 itself instead of buffering up to its 16 MiB default.
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, ws_max_size=MAX_FRAME_BYTES)
+    # log_config=None: uvicorn's loggers propagate to the root handler above (and its filter) instead
+    # of getting handlers of their own. ws_max_size: uvicorn closes with 1009 itself instead of
+    # buffering up to its 16 MiB default.
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", log_config=None, access_log=False, ws_max_size=MAX_FRAME_BYTES
+    )
     return 0
 
 

@@ -158,9 +158,15 @@ def error_response(
     status_code: int, code: str, message: str, headers: dict[str, str] | None = None, pointer: str | None = None
 ) -> Response[bytes]:
     """The one error body, pre-encoded."""
+    return Response(
+        error_body(code, message, pointer), status_code=status_code, media_type=MediaType.JSON, headers=headers
+    )
+
+
+def error_body(code: str, message: str, pointer: str | None = None) -> bytes:
+    """The bytes of the one error body."""
     detail = ErrorDetail(code=code, message=message) if pointer is None else ErrorDetail(code, message, pointer)
-    body = msgspec.json.encode(ErrorBody(error=detail))
-    return Response(body, status_code=status_code, media_type=MediaType.JSON, headers=headers)
+    return msgspec.json.encode(ErrorBody(error=detail))
 
 
 def _app_error(_: Request[Any, Any, Any], error: AppError) -> Response[bytes]:

@@ -14,6 +14,7 @@ import re
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
+from litestar.di import Provide
 from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
@@ -23,13 +24,28 @@ from runtime.preencoded import request_header
 if TYPE_CHECKING:
     from litestar import Request
 
-__all__ = ["is_json", "read_json"]
+__all__ = ["documented_body", "is_json", "read_json"]
 
 T = TypeVar("T")
 
 #: msgspec's location suffix: `` - at `$.models[0].state` ``.
 _AT = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _STEP = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+
+
+def documented_body(model: type[Any]) -> dict[str, Provide]:
+    """Handler ``dependencies`` that give the OpenAPI document a request body of ``model``.
+
+    Litestar documents a handler's body from its ``data`` parameter, or from a dependency's; a
+    handler that reads its body with ``read_json`` has no ``data``, so it declares this dependency,
+    which it never asks for and Litestar therefore never calls.
+    """
+
+    def body(data: Any) -> None:
+        """Never called; see ``documented_body``."""
+
+    body.__annotations__ = {"data": model, "return": None}
+    return {"documented_body": Provide(body, sync_to_thread=False)}
 
 
 def is_json(content_type: bytes | None) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIType, Operation, Schema
 from litestar.openapi.spec import Parameter as OpenAPIParameter
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 from litestar.types import ASGIApp
 
 from generated.types import (
@@ -27,7 +28,10 @@ from runtime.auth import ADMIN, NODE_OR_ADMIN, READ
 from runtime.catalog.services import openai_model, openai_models
 from runtime.deps import Services
 from runtime.errors import AppClientError, ModelNotSupported
+from runtime.json_body import documented_body, read_json
 from runtime.preencoded import PreEncoded, request_header
+
+_REGISTER = msgspec.json.Decoder(RegisterRequest)
 
 _ERRORS = {
     status: ResponseSpec(ErrorBody, description=text)
@@ -93,18 +97,17 @@ class ModelsController(Controller):
         operation_id="registerModel",
         roles=ADMIN,
         status_code=201,
+        dependencies=documented_body(RegisterRequest),
         responses={
             404: ResponseSpec(ErrorBody, description="model_not_supported"),
             409: ResponseSpec(ErrorBody, description="already_registered"),
             **_ERRORS,
         },
     )
-    async def register(
-        self,
-        data: JSONBody[RegisterRequest],
-        services: NamedDependency[Services],
-    ) -> HubItem:
+    async def register(self, request: Request[Any, Any, Any]) -> HubItem:
         """Register a catalog model by id, or by repository (and file)."""
+        services: Services = request.app.state.services
+        data = await read_json(request, _REGISTER)
         model_id = services.lifecycle.resolve(_set(data.model_id), _set(data.repo), _set(data.filename))
         await services.lifecycle.register(model_id)
         return services.hub.item(model_id)

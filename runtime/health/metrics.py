@@ -10,10 +10,12 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from generated.types import ModelStatus, NodeStatus
+from runtime.errors import AppError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -150,6 +152,10 @@ class Metrics:
 
             try:
                 await app(scope, receive, send_and_note)
+            except (AppError, HTTPException) as error:
+                # Litestar turns it into the response outside this middleware: count that status, not 500
+                status = error.status_code
+                raise
             finally:
                 route: Any = scope.get("path_template", "unmatched")
                 method = str(scope.get("method", ""))

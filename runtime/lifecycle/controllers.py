@@ -6,27 +6,19 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath
 from litestar.types import ASGIApp
 
 from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeDetail, NodeRegistration
 from runtime.auth import ADMIN, NODE, READ
 from runtime.deps import Services
-from runtime.json_body import read_json
+from runtime.json_body import documented_body, read_json
 from runtime.preencoded import PreEncoded
 
 _HEARTBEAT = msgspec.json.Decoder(Heartbeat)
-
-
-def _heartbeat_body(data: Heartbeat) -> Heartbeat:
-    """Never called: Litestar documents a handler's request body from a dependency's ``data`` parameter.
-
-    The heartbeat handler reads its body itself (``read_json``) and asks for no dependency, so this
-    only gives the OpenAPI document the body's schema.
-    """
-    return data
+_REGISTRATION = msgspec.json.Decoder(NodeRegistration)
 
 
 _ERRORS = {
@@ -47,11 +39,13 @@ class NodesController(Controller):
         operation_id="registerNode",
         roles=NODE,
         status_code=201,
+        dependencies=documented_body(NodeRegistration),
         responses={200: ResponseSpec(Node, description="A known node: its details were updated"), **_ERRORS},
     )
-    async def register(self, data: JSONBody[NodeRegistration], services: NamedDependency[Services]) -> Response[Node]:
+    async def register(self, request: Request[Any, Any, Any]) -> Response[Node]:
         """Register a node: pending until approved (registering at once with auto-approve)."""
-        node, created = await services.lifecycle.add_node(data)
+        services: Services = request.app.state.services
+        node, created = await services.lifecycle.add_node(await read_json(request, _REGISTRATION))
         return Response(node, status_code=201 if created else 200)
 
     @post(
@@ -70,7 +64,7 @@ class NodesController(Controller):
         operation_id="nodeHeartbeat",
         roles=NODE,
         status_code=200,
-        dependencies={"documented_body": Provide(_heartbeat_body, sync_to_thread=False)},
+        dependencies=documented_body(Heartbeat),
         responses={
             200: ResponseSpec(HeartbeatResponse, description="The node's status and the desired models"),
             409: ResponseSpec(ErrorBody, description="invalid_transition: a report goes backwards"),

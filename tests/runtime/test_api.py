@@ -648,3 +648,14 @@ def test_detail_bodies_validate_against_the_schema(client):
     node = client.get("/v0/nodes/node-a", headers=READ).json()
     assert schema_errors("hub.schema.json", "ModelDetail", model) == []
     assert schema_errors("nodes.schema.json", "NodeDetail", node) == []
+
+
+def test_metrics_count_refused_requests_by_their_real_status(client):
+    client.get("/v0/models/hub")  # no token
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=READ)  # the wrong kind of token
+    client.post("/v0/models/register", json={"model_id": "no-such-model"}, headers=ADMIN)
+    text = client.get("/metrics").text
+    assert 'modelhub_http_requests_total{method="GET",route="/v0/models/hub",status="401"} 1.0' in text
+    assert 'modelhub_http_requests_total{method="POST",route="/v0/models/register",status="403"} 1.0' in text
+    assert 'modelhub_http_requests_total{method="POST",route="/v0/models/register",status="404"} 1.0' in text
+    assert 'status="500"' not in text
