@@ -79,6 +79,13 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     settings = _load_settings()
     if settings is None:
         return 2
+    from runtime.db.single_process import SqliteInUse, claim_sqlite_file
+
+    try:
+        claim = claim_sqlite_file(settings.database_url)  # first: before tokens are printed or the schema migrated
+    except SqliteInUse as error:
+        print(f"modelhub serve: {error}", file=sys.stderr)
+        return 2
     if dev:
         settings, generated = with_dev_tokens(settings)
         if generated:
@@ -120,6 +127,8 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     uvicorn.run(
         app, host=host, port=port, log_level="info", log_config=None, access_log=False, ws_max_size=MAX_FRAME_BYTES
     )
+    if claim is not None:
+        claim.close()
     return 0
 
 
