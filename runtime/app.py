@@ -75,7 +75,13 @@ def create_app(
     tokens = Tokens(settings)
     backend = backend_for(settings.redis_url)
     channels = ChannelsPlugin(backend=backend, channels=[CHANNEL])
-    events = EventStream(channels, Snapshots(lifecycle, hub), replay_size=settings.ws_replay_size, backend=backend)
+    events = EventStream(
+        channels,
+        Snapshots(lifecycle, hub),
+        replay_size=settings.ws_replay_size,
+        max_topics=settings.ws_max_topics,
+        backend=backend,
+    )
     publisher = EventPublisher(
         lifecycle, lambda data: channels.publish(data, CHANNEL), progress_interval=settings.ws_progress_interval
     )

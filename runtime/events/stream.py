@@ -55,6 +55,7 @@ class EventStream:
         snapshots: Snapshots,
         *,
         replay_size: int,
+        max_topics: int = 1024,
         backend: SequencedMemoryBackend | SequencedRedisBackend | None = None,
         clock: Callable[[], int] = now_us,
     ) -> None:
@@ -66,6 +67,7 @@ class EventStream:
         self.backend = backend
         self.snapshots = snapshots
         self.replay_size = replay_size
+        self.max_topics = max_topics
         self._clock = clock
         self.last_seq = self.horizon = self._clock()
         self.delivered = 0
@@ -159,9 +161,20 @@ class EventStream:
         """Add topics: Subscribed, then each named topic's snapshot, or its replay after ``since``.
 
         Every topic named is answered for, also one the connection had already: a client that asks
-        again wants the state again (events it may then see twice carry a seq it has seen).
+        again wants the state again (events it may then see twice carry a seq it has seen). A frame
+        that would take the connection past ``max_topics`` is refused whole (``too_many_topics``), so
+        what one frame costs — its Subscribed lists the connection's topics — stays bounded.
         """
         named = list(dict.fromkeys(topics))
+        added = sum(topic not in connection.topics for topic in named)
+        if len(connection.topics) + added > self.max_topics:
+            self.error(
+                connection,
+                "too_many_topics",
+                f"A connection may hold at most {self.max_topics} topics; it holds {len(connection.topics)} and "
+                f"this frame adds {added}. Nothing was subscribed: take fewer, or `models`, `nodes` or `metrics`.",
+            )
+            return
         for topic in named:
             connection.topics.add(topic)
             self._by_topic[topic].add(connection)

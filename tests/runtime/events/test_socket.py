@@ -521,3 +521,15 @@ def test_registering_a_model_publishes_synced_false_and_keeps_the_node_online(cl
         False,
     )
     assert [m["id"] for m in client.get("/v1/models", headers=READ).json()["data"]] == [A]
+
+
+def test_a_subscribe_beyond_the_topic_limit_is_refused_whole(tmp_path):
+    with make_client(tmp_path, ws_max_topics=3) as client, connect(client) as socket:
+        subscribe(socket, "models", "nodes")
+        socket.send_json({"op": "subscribe", "topics": ["metrics", "metrics:a", "metrics:b"]})
+        error = json.loads(socket.receive_text(timeout=5))
+        assert (error["type"], error["code"]) == ("Error", "too_many_topics")
+        assert "at most 3" in error["message"]
+        socket.send_json({"op": "subscribe", "topics": ["models", "metrics"]})  # one new topic: within the limit
+        subscribed = json.loads(socket.receive_text(timeout=5))
+        assert subscribed["topics"] == ["metrics", "models", "nodes"]
