@@ -35,6 +35,7 @@ from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
 from runtime.lifecycle.controllers import NodesController
 from runtime.lifecycle.service import LifecycleService
+from runtime.origins import Origins, parse_origins
 from runtime.path_guard import path_guard
 from runtime.periodic import run_periodically
 from runtime.session import SessionController
@@ -151,7 +152,11 @@ def create_app(
         ],
         dependencies={"services": provide(services)},
         lifespan=[lifespan],
-        middleware=[metrics.middleware, path_guard, auth_middleware(tokens)],
+        middleware=[
+            metrics.middleware,
+            path_guard,
+            auth_middleware(tokens, Origins(parse_origins(settings.allowed_origins))),
+        ],
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # the process configures logging (modelhub serve); an app never rewires the root logger

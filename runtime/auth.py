@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from litestar.types import ASGIApp, Receive, Scope, Send
 
+    from runtime.origins import Origins
     from runtime.settings import Settings
 
 
@@ -111,8 +112,11 @@ async def refuse_socket(receive: Receive, send: Send, error: AppClientError) -> 
     await send({"type": "websocket.close", "code": 4000 + error.status_code, "reason": reason})
 
 
-def auth_middleware(tokens: Tokens) -> Callable[[ASGIApp], ASGIApp]:
-    """Middleware that lets a request through only with a token of the route's ``roles``."""
+def auth_middleware(tokens: Tokens, origins: Origins) -> Callable[[ASGIApp], ASGIApp]:
+    """Middleware that lets a request through only with a token of the route's ``roles``.
+
+    A WebSocket handshake from a page of a foreign origin is refused first, whatever its token.
+    """
 
     def wrap(app: ASGIApp) -> ASGIApp:
         async def authenticated(scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,6 +124,9 @@ def auth_middleware(tokens: Tokens) -> Callable[[ASGIApp], ASGIApp]:
             if roles is not None:
                 if scope["type"] == ScopeType.WEBSOCKET:
                     try:
+                        refusal = origins.refusal(scope)
+                        if refusal is not None:
+                            raise Forbidden(refusal)
                         authorize(tokens, scope, roles)
                     except AppClientError as error:
                         await refuse_socket(receive, send, error)

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     # Events (WebSocket)
     ws_queue_size: PositiveInt = 256
     """MODELHUB_WS_QUEUE_SIZE: frames queued per WebSocket client; one further behind is resynchronised."""
+    allowed_origins: str = ""
+    """MODELHUB_ALLOWED_ORIGINS: comma-separated origins besides the server's own whose pages may open the WebSocket."""
     ws_max_topics: PositiveInt = 1024
     """MODELHUB_WS_MAX_TOPICS: topics one WebSocket connection may hold; a subscribe beyond gets too_many_topics."""
     ws_replay_size: PositiveInt = 4096

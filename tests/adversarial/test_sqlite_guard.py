@@ -1,4 +1,4 @@
-"""A second `modelhub serve` on the SQLite file of a running one exits 2 naming the holder; after it ends, one may start."""
+"""A second `modelhub serve` on a running one's SQLite file exits 2 naming the holder; once it ends, one may start."""
 
 from __future__ import annotations
 

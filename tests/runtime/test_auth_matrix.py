@@ -27,6 +27,7 @@ ENDPOINTS = [
     ("GET", "/v1/models", None, {"read", "admin"}),
     ("GET", "/v1/models/qwen3-0.6b", None, {"read", "admin"}),
     ("GET", "/v0/session", None, {"read", "admin", "node"}),
+    ("POST", "/v0/session", None, {"read", "admin", "node"}),
 ]
 OPEN = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/schema/openapi.json")]
 
@@ -94,4 +95,5 @@ def test_only_health_schema_and_dashboard_files_are_public(tmp_path):
         "/local",
         "/nodes",
         "/assets/{file_path:path}",
+        "/v0/session",  # DELETE only: sign-out clears the cookie, whatever token the page still holds
     }

@@ -308,6 +308,24 @@ def test_read_only_shows_no_admin_buttons(dashboard: Dashboard, stack: Stack) ->
         assert texts == ["Sign out"], view
 
 
+def test_the_socket_cookie_is_the_servers_httponly_one_and_sign_out_clears_it(dashboard: Dashboard) -> None:
+    page = dashboard.sign_in(READ_TOKEN, role="read")
+    [cookie] = page.context.cookies()
+    assert (cookie["name"], cookie["path"], cookie["httpOnly"], cookie["sameSite"]) == (
+        "modelhub_token",
+        "/ws",
+        True,
+        "Strict",
+    )
+    assert page.evaluate("document.cookie") == ""  # no script of the page can read it
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=WAIT_MS)
+    deadline = time.monotonic() + 5
+    while page.context.cookies() and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert page.context.cookies() == []
+
+
 def test_a_bad_token_is_refused_at_sign_in(dashboard: Dashboard, screenshot: Callable[[Page, str], None]) -> None:
     page = dashboard.new_page()
     page.goto(f"{dashboard.base}/")

@@ -1,4 +1,4 @@
-// Sign-in state: the token (localStorage for HTTP, cookie for the WebSocket) and the sign-out message.
+// Sign-in state: the token (localStorage for HTTP; the server sets the WebSocket's cookie) and the sign-out message.
 import { useQueryClient } from "@tanstack/react-query";
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from "react";
 import type { Session } from "@generated";
@@ -11,7 +11,7 @@ interface AuthValue {
   readonly token: string | null;
   /** Why the user was signed out, shown above the sign-in form. */
   readonly message: string | null;
-  /** Validate the token with GET /v0/session and keep it; throws an Error with a message for people. */
+  /** Validate the token with POST /v0/session (which sets the WebSocket cookie) and keep it; throws an Error with a message for people. */
   readonly signIn: (token: string) => Promise<void>;
   readonly signOut: (message?: string) => void;
 }
@@ -37,7 +37,7 @@ export function AuthProvider({ children }: { readonly children: ReactNode }) {
     async (candidate: string) => {
       let session: Session;
       try {
-        session = await apiFetch<Session>("/v0/session", { token: candidate });
+        session = await apiFetch<Session>("/v0/session", { method: "POST", token: candidate });
       } catch (error) {
         if (error instanceof ApiError && error.status === 401) throw new Error("That token is not valid", { cause: error });
         throw new Error(errorText(error), { cause: error });

@@ -533,3 +533,45 @@ def test_a_subscribe_beyond_the_topic_limit_is_refused_whole(tmp_path):
         socket.send_json({"op": "subscribe", "topics": ["models", "metrics"]})  # one new topic: within the limit
         subscribed = json.loads(socket.receive_text(timeout=5))
         assert subscribed["topics"] == ["metrics", "models", "nodes"]
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("http://evil.example", False),
+        ("null", False),
+        ("http://testserver.local.evil", False),
+        ("http://testserver.local", True),  # the server's own origin (the test client's Host)
+        ("https://ops.example.com", True),  # listed in MODELHUB_ALLOWED_ORIGINS
+        (None, True),  # not a browser page: the token decides
+    ],
+)
+def test_only_the_servers_own_and_listed_origins_may_open_the_socket(tmp_path, origin, allowed):
+    headers = {"Origin": origin} if origin else {}
+    with (
+        make_client(tmp_path, allowed_origins="https://ops.example.com, https://other.example") as client,
+        client.websocket_connect(f"/ws?token={ADMIN_TOKEN}", headers=headers) as socket,
+    ):
+        if allowed:
+            assert subscribe(socket, "models")[0]["type"] == "Subscribed"
+        else:
+            with pytest.raises(WebSocketDisconnect) as closed:
+                socket.receive_text(timeout=5)
+            assert closed.value.code == 4403
+
+
+def test_sign_in_sets_an_httponly_cookie_for_the_socket_and_sign_out_clears_it(client):
+    response = client.post("/v0/session", headers={"Authorization": f"Bearer {READ_TOKEN}"})
+    assert response.status_code == 200
+    assert response.json()["role"] == "read"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"modelhub_token={READ_TOKEN};")
+    for attribute in ("HttpOnly", "Path=/ws", "SameSite=Strict"):
+        assert attribute.lower() in cookie.lower(), cookie
+    assert "secure" not in cookie.lower()  # plain HTTP here
+    with client.websocket_connect("/ws", headers={"Cookie": f"modelhub_token={READ_TOKEN}"}) as socket:
+        assert subscribe(socket, "models")[0]["type"] == "Subscribed"
+    cleared = client.delete("/v0/session")
+    assert cleared.status_code == 204
+    assert "max-age=0" in cleared.headers["set-cookie"].lower()
+    assert "path=/ws" in cleared.headers["set-cookie"].lower()

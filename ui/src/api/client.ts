@@ -3,7 +3,6 @@
 import type { ErrorBody } from "@generated";
 
 const TOKEN_KEY = "modelhub_token";
-const COOKIE_NAME = "modelhub_token";
 
 /** An HTTP call that failed; `status` is 0 and `code` "network_error" when the server could not be reached. */
 export class ApiError extends Error {
@@ -54,7 +53,8 @@ function isErrorBody(value: unknown): value is ErrorBody {
   );
 }
 
-// ---- token storage (localStorage for HTTP, cookie for the WebSocket) ----
+// ---- token storage: localStorage for HTTP. The WebSocket's cookie is the server's to set (HttpOnly,
+// Path=/ws) when the session is fetched with POST /v0/session, and to clear on DELETE. ----
 
 export function readToken(): string | null {
   try {
@@ -70,7 +70,6 @@ export function storeToken(token: string): void {
   } catch {
     // Private mode: the token lives for this page only (the cookie still works).
   }
-  document.cookie = `${COOKIE_NAME}=${encodeURIComponent(token)}; path=/; SameSite=Strict`;
 }
 
 export function clearToken(): void {
@@ -79,7 +78,8 @@ export function clearToken(): void {
   } catch {
     // ignore
   }
-  document.cookie = `${COOKIE_NAME}=; path=/; SameSite=Strict; max-age=0`;
+  // The server clears the WebSocket cookie; a failure leaves a cookie whose token the page no longer shows.
+  void fetch("/v0/session", { method: "DELETE" }).catch(() => undefined);
 }
 
 let unauthorizedHandler: (() => void) | null = null;

@@ -23,7 +23,8 @@ export function pollInterval(live: boolean): number | false {
 export const sessionQuery = () =>
   queryOptions({
     queryKey: queryKeys.session,
-    queryFn: ({ signal }) => apiFetch<Session>("/v0/session", { signal }),
+    // POST: the answer also sets this browser's WebSocket cookie (the server's, HttpOnly), before any view opens a socket
+    queryFn: ({ signal }) => apiFetch<Session>("/v0/session", { method: "POST", signal }),
     staleTime: Infinity,
     retry: false,
   });
