@@ -2,8 +2,8 @@
 
 ``run_node(NodeConfig(...))`` runs it; ``node_main`` is the command line. Inside: ``api`` (the server),
 ``sync`` (one task per model), ``download`` (one file, resumable and verified), ``cache`` (the directory),
-``report`` (reports the server accepts), ``wire`` (answers decoded ignoring unknown fields), ``metrics``,
-``backoff`` and ``errors``.
+``report`` (reports the server accepts), ``throughput`` (how slow a file server may be), ``wire`` (answers
+decoded ignoring unknown fields), ``metrics``, ``backoff`` and ``errors``.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ from runtime.agent.errors import (
     ServerRejected,
     ServerUnavailable,
     SizeMismatch,
+    TooSlow,
     Unauthorized,
 )
 from runtime.agent.metrics import MetricsSampler
 from runtime.agent.report import Reporter
 from runtime.agent.sync import Syncer
+from runtime.agent.throughput import SpeedLimits, ThroughputGuard
 from runtime.agent.wire import LenientDecoder
 
 __all__ = [
@@ -66,7 +68,10 @@ __all__ = [
     "ServerRejected",
     "ServerUnavailable",
     "SizeMismatch",
+    "SpeedLimits",
     "Syncer",
+    "ThroughputGuard",
+    "TooSlow",
     "Unauthorized",
     "VerifiedFile",
     "add_node_arguments",

@@ -87,6 +87,7 @@ class Agent:
             chunk_size=config.chunk_size,
             hf_token=config.hf_token,
             backoff=download_backoff,
+            limits=config.speed_limits,
         )
         self.reporter = Reporter()
         self.server_backoff = server_backoff or Backoff(base=min(1.0, config.heartbeat_interval), cap=30.0)
@@ -239,7 +240,9 @@ async def run_node(config: NodeConfig, *, stop: asyncio.Event | None = None) -> 
     stop = stop or asyncio.Event()
     cache = await asyncio.to_thread(Cache.open, config.cache_dir)
     runtime_id = config.runtime_id or cache.runtime_id(hostname_runtime_id, is_runtime_id)
-    timeout = httpx.Timeout(config.request_timeout, connect=min(15.0, config.request_timeout), pool=None)
+    timeout = httpx.Timeout(
+        config.request_timeout, connect=min(15.0, config.request_timeout), read=config.read_timeout, pool=None
+    )
     limits = httpx.Limits(max_connections=config.concurrency + 4, max_keepalive_connections=config.concurrency)
     with _stop_on_signals(stop):
         async with (

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -19,12 +20,23 @@ from typing import TYPE_CHECKING, NoReturn
 from runtime.agent.agent import run_node
 from runtime.agent.config import NodeConfig
 from runtime.agent.errors import CacheError, ConfigError, Forbidden, Unauthorized
+from runtime.agent.throughput import MIN_RATE, RATE_WINDOW, READ_TIMEOUT, format_rate
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Sequence
     from typing import Any
 
 PROG = "modelhub node"
+_RATE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(|B|K|KB|KiB|M|MB|MiB)(?:/s)?\s*", re.IGNORECASE)
+_RATE_UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1024**2, "mb": 1024**2, "mib": 1024**2}
+
+
+def parse_rate(text: str) -> float:
+    """Bytes per second from ``10240``, ``10K``, ``10KiB/s`` or ``1.5M`` (K and M are 1024 and 1024²)."""
+    match = _RATE.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate: use bytes per second, e.g. 10240, 10K or 1.5MiB")
+    return float(match.group(1)) * _RATE_UNITS[match.group(2).casefold()]
 
 
 def add_node_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +52,28 @@ def add_node_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency", type=int, default=2, metavar="N", help="files downloaded at the same time (default 2)"
+    )
+    parser.add_argument(
+        "--read-timeout",
+        type=float,
+        default=READ_TIMEOUT,
+        metavar="S",
+        help=f"give a download up after S seconds without a byte from the file server (default {READ_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--min-download-rate",
+        type=parse_rate,
+        default=MIN_RATE,
+        metavar="RATE",
+        help="give a download up when it brings less than RATE bytes per second over --rate-window; "
+        f"K and M suffixes allowed (default {format_rate(MIN_RATE)})",
+    )
+    parser.add_argument(
+        "--rate-window",
+        type=float,
+        default=RATE_WINDOW,
+        metavar="S",
+        help=f"seconds over which the download rate is averaged (default {RATE_WINDOW:g})",
     )
     levels = ["DEBUG", "INFO", "WARNING", "ERROR"]
     parser.add_argument("--log-level", default="INFO", choices=levels, help="how much to log (default INFO)")
@@ -63,6 +97,9 @@ def config_from_arguments(arguments: argparse.Namespace, environ: dict[str, str]
         heartbeat_interval=arguments.heartbeat_interval,
         concurrency=arguments.concurrency,
         hf_token=environ.get("HF_TOKEN") or None,
+        read_timeout=arguments.read_timeout,
+        min_download_rate=arguments.min_download_rate,
+        rate_window=arguments.rate_window,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import socket
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 
 from runtime.agent.download import CHUNK_SIZE
 from runtime.agent.errors import ConfigError
+from runtime.agent.throughput import MIN_RATE, RATE_WINDOW, READ_TIMEOUT, SpeedLimits
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,7 +47,16 @@ class NodeConfig:
         concurrency: Files downloaded at the same time.
         hf_token: Sent as ``Authorization: Bearer`` to the Hub's file URLs (gated repositories); never logged.
         chunk_size: Bytes read before each write to disk.
-        request_timeout: Seconds per server request, and without a byte from a file server.
+        request_timeout: Seconds per server request (and to connect to or write to a file server).
+        read_timeout: Seconds without a byte from a file server before the transfer is given up (default
+            60: a CDN or proxy may pause while it fetches from its origin, TCP may stall on lost packets;
+            a dead connection is still retried within a minute).
+        min_download_rate: Bytes per second, averaged over ``rate_window``, below which a transfer is
+            given up (default 10 KiB/s: far below any working link, a 1 Mbit/s line brings 122 KiB/s,
+            so only a stuck or dripping server trips it; at 10 KiB/s a 500 MB file would take 14 hours).
+        rate_window: Seconds over which the download rate is averaged (default 60: brief stalls and
+            bursts even out). A transfer given up for either bound makes the model ``failed`` with the
+            reason, and it is retried after the usual backoff, resuming its partial files.
     """
 
     server: str
@@ -58,6 +69,14 @@ class NodeConfig:
     hf_token: str | None = field(default=None, repr=False)
     chunk_size: int = CHUNK_SIZE
     request_timeout: float = 30.0
+    read_timeout: float = READ_TIMEOUT
+    min_download_rate: float = MIN_RATE
+    rate_window: float = RATE_WINDOW
+
+    @property
+    def speed_limits(self) -> SpeedLimits:
+        """The least a file server must send."""
+        return SpeedLimits(self.read_timeout, self.min_download_rate, self.rate_window)
 
     def __post_init__(self) -> None:
         """Check every field; the first problem raises ``ConfigError`` naming it."""
@@ -81,3 +100,10 @@ class NodeConfig:
             raise ConfigError(f"the chunk size must be at least 64 KiB, not {self.chunk_size}")
         if not self.request_timeout > 0:
             raise ConfigError(f"the request timeout must be above 0 seconds, not {self.request_timeout}")
+        for option, value, unit in (
+            ("--read-timeout", self.read_timeout, "seconds"),
+            ("--min-download-rate", self.min_download_rate, "bytes per second"),
+            ("--rate-window", self.rate_window, "seconds"),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{option} must be a finite number above 0 {unit}, not {value}")

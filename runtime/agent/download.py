@@ -25,13 +25,16 @@ from typing import TYPE_CHECKING, TypeAlias
 import httpx
 import msgspec
 
-from runtime.agent.errors import ChecksumMismatch, FileUnavailable, Interrupted, SizeMismatch
+from runtime.agent.errors import ChecksumMismatch, FileUnavailable, Interrupted, SizeMismatch, TooSlow
 from runtime.agent.parts import PartInfo, discard, info_path, part_path, read_info, resumable_size
+from runtime.agent.throughput import format_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from concurrent.futures import Future
     from pathlib import Path
+
+    from runtime.agent.throughput import SpeedLimits, ThroughputGuard
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +160,8 @@ async def fetch_file(
     chunk_size: int = CHUNK_SIZE,
     progress: Progress | None = None,
     on_verified: Callable[[Fetched], None] | None = None,
+    limits: SpeedLimits | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Fetched:
     """Fetch ``spec`` to ``target``, resuming a partial download, and verify it.
 
@@ -168,6 +173,9 @@ async def fetch_file(
         chunk_size: Bytes per write and hash update.
         progress: Told the bytes on disk as they grow (they go down only when a part is discarded).
         on_verified: Called after verification and before the rename (to record the file first).
+        limits: The read timeout (instead of the client's) and the minimum rate; None: the client's
+            read timeout only.
+        clock: Seconds for the minimum rate (default: the event loop's clock).
 
     Returns:
         The size (and sha256, when ``spec`` has one) of the file now at ``target``.
@@ -175,6 +183,8 @@ async def fetch_file(
     Raises:
         FileUnavailable: An error status; the partial file is kept.
         Interrupted: The transfer broke off; the partial file is kept.
+        TooSlow: No byte for the read timeout, or less than the minimum rate over a window; the partial
+            file is kept.
         SizeMismatch: The size differs from ``spec.size`` (or the announced size); the partial file is deleted.
         ChecksumMismatch: The sha256 differs from ``spec.sha256``; the partial file is deleted.
         OSError: The disk failed.
@@ -185,6 +195,12 @@ async def fetch_file(
     info = read_info(target) if offset else None
     size = spec.size if spec.size is not None else (info.size if info else None)
     threads = _Threads()
+    timeout = client.timeout
+    if limits is not None:
+        timeout = httpx.Timeout(
+            connect=timeout.connect, read=limits.read_timeout, write=timeout.write, pool=timeout.pool
+        )
+    now = clock or asyncio.get_running_loop().time
     try:
         if size is not None and offset == size:  # complete but not renamed: check it on disk
             report(offset, size)
@@ -197,14 +213,20 @@ async def fetch_file(
                 if info is not None and info.etag:
                     request["if-range"] = info.etag
             try:
-                async with client.stream("GET", spec.url, headers=request) as response:
+                async with client.stream("GET", spec.url, headers=request, timeout=timeout) as response:
                     if response.status_code == 416 and offset:
                         logger.info("%s: the partial file is longer than the file; starting over", spec.name)
                         offset, info = 0, None
                         report(0, size)
                         continue
                     offset, size = _begin(spec, target, response, offset, report)
-                    result = await _stream(spec, response, target, offset, size, chunk_size, threads, report)
+                    guard = limits.guard(now()) if limits is not None else None
+                    result = await _stream(
+                        spec, response, target, offset, size, chunk_size, threads, report, guard, now
+                    )
+            except httpx.ReadTimeout as error:
+                waited = f"for {format_seconds(timeout.read)}" if timeout.read is not None else "in time"
+                raise TooSlow(f"{spec.name}: no data {waited} from the file server") from error
             except httpx.HTTPError as error:
                 raise Interrupted(f"{spec.name}: the transfer broke off ({type(error).__name__}: {error})") from error
             break
@@ -272,8 +294,13 @@ async def _stream(
     chunk_size: int,
     threads: _Threads,
     report: Progress,
+    guard: ThroughputGuard | None,
+    now: Callable[[], float],
 ) -> Fetched:
-    """Append the body to the part file (and hash it); what arrived stays on disk if the body breaks off."""
+    """Append the body to the part file (and hash it); what arrived stays on disk if the body breaks off.
+
+    ``guard`` is fed every piece; a window below its minimum rate raises ``TooSlow``.
+    """
     sink = _Sink(target, offset, digest=spec.sha256 is not None)
     prefix = threads.hasher.submit(sink.hash_prefix, offset, 1 << 20)
     in_flight: list[Future[None]] = []
@@ -302,10 +329,12 @@ async def _stream(
                     raise SizeMismatch(f"{spec.name}: the server sent more than {size} bytes")
                 pieces.append(piece)
                 gathered += len(piece)
+                if guard is not None and (rate := guard.add(now(), len(piece))) is not None:
+                    raise TooSlow(f"{spec.name}: {guard.reason(rate)}")
                 if gathered >= chunk_size:
                     await hand_over(pieces)
                     pieces, gathered = [], 0
-        except httpx.TransportError:
+        except (httpx.TransportError, TooSlow):
             await hand_over(pieces)  # keep what arrived, for a resume
             await hand_over([])
             raise

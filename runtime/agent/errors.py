@@ -17,6 +17,7 @@ Hierarchy::
     └── DownloadError              one file could not be fetched; the model is reported failed and retried
         ├── FileUnavailable        the file server answered an error status (401 gated, 404, 5xx, ...)
         ├── Interrupted            the transfer broke off; the ``.part`` file is kept for resuming
+        │   └── TooSlow            no byte for the read timeout, or below the minimum rate over its window
         ├── SizeMismatch           the size differs from the manifest's; the file is deleted
         └── ChecksumMismatch       the sha256 differs from the manifest's; the file is deleted
 
@@ -122,6 +123,10 @@ class FileUnavailable(DownloadError):
 
 class Interrupted(DownloadError):
     """The transfer broke off; what arrived is kept in the ``.part`` file."""
+
+
+class TooSlow(Interrupted):
+    """The file server sent nothing for the read timeout, or too little over a window; the part is kept."""
 
 
 class SizeMismatch(DownloadError):

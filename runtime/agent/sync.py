@@ -7,7 +7,8 @@ safetensors index included (the index, a small JSON file, is fetched first to na
 its size (the manifest's, the cache's record, else a ``HEAD``). Meanwhile the model is ``pending``; it
 stays so until one of its files gets a download slot (``concurrency`` slots over all models), then it
 is ``downloading``, then ``ready``; a failure makes it ``failed`` with the reason until the next
-attempt, after an exponential backoff with jitter. ``bytes_total`` is the sum over the plan's files
+attempt, after an exponential backoff with jitter (a file server that stalls or drips fails the attempt
+too: ``throughput.SpeedLimits``). ``bytes_total`` is the sum over the plan's files
 (a file whose size no one tells counts what is on disk of it), so it is the whole model from the first
 ``downloading`` report on; ``bytes_done`` counts verified files plus what is on disk of the others, so
 it grows within an attempt and goes back only when a partial file has to be discarded
@@ -34,6 +35,7 @@ from runtime.agent.download import CHUNK_SIZE, FileSpec, fetch_file
 from runtime.agent.errors import AgentError, DownloadError
 from runtime.agent.parts import adopt, resumable_size
 from runtime.agent.shards import is_index, remote_size, shard_specs
+from runtime.agent.throughput import SpeedLimits
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -242,6 +244,7 @@ class ModelSync:
                 chunk_size=syncer.chunk_size,
                 progress=progress,
                 on_verified=verified,
+                limits=syncer.limits,
             )
             logger.debug("%s: %s verified", self.model_id, spec.name)
 
@@ -273,6 +276,7 @@ class Syncer:
         chunk_size: int = CHUNK_SIZE,
         hf_token: str | None = None,
         backoff: Backoff | None = None,
+        limits: SpeedLimits | None = None,
     ) -> None:
         """Prepare; nothing runs until ``apply``.
 
@@ -283,6 +287,8 @@ class Syncer:
             chunk_size: Bytes per write.
             hf_token: Sent as a bearer token to the Hub's URLs.
             backoff: Delays between attempts of a failing model (default: 1 s doubling to 60 s, with jitter).
+            limits: The least a file server must send (default: ``SpeedLimits()``, 60 s read timeout and
+                10 KiB/s over 60 s); a transfer below them fails the attempt, and the backoff applies.
         """
         self.cache = cache
         self.client = client
@@ -290,6 +296,7 @@ class Syncer:
         self.chunk_size = chunk_size
         self.hf_token = hf_token
         self.backoff = backoff or Backoff()
+        self.limits = limits or SpeedLimits()
         self.models: dict[str, ModelSync] = {}
 
     async def apply(self, desired: Sequence[ModelManifest]) -> None:

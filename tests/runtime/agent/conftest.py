@@ -1,9 +1,13 @@
-"""Shared pieces of the agent tests: a tiny catalog, a fake Hub serving it, and file helpers."""
+"""Shared pieces of the agent tests: a tiny catalog, a fake Hub serving it, a hostile file server, file helpers."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from typing import TYPE_CHECKING
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pytest
@@ -15,7 +19,7 @@ from runtime.fakehub.repos import sharded_index
 from tests.fakehub import running_fake_hub
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
     from generated.types import ModelManifest
@@ -95,3 +99,67 @@ def hub(fake_hub: FakeHubHandle) -> FakeHubHandle:
     fake_hub.clear()
     fake_hub.reset_stats()
     return fake_hub
+
+
+@dataclass
+class HostileFileServer:
+    """A file server on loopback that announces ``size`` bytes, then sends ``burst`` bytes and drips or stalls.
+
+    ``drip`` bytes every ``every`` seconds after the burst (0: it stalls, sending nothing more). It
+    records when each request came and its headers (lower-cased names).
+    """
+
+    size: int
+    burst: int = 0
+    drip: int = 1
+    every: float = 0.1
+    url: str = ""
+    closed: bool = False
+    requests: list[tuple[float, dict[str, str]]] = field(default_factory=list)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")[1:]
+            headers = {
+                name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)
+            }
+            self.requests.append((time.monotonic(), headers))
+            writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {self.size}\r\nConnection: close\r\n\r\n".encode())
+            writer.write(b"x" * self.burst)
+            await writer.drain()
+            sent = self.burst
+            while not self.closed:
+                await asyncio.sleep(self.every)
+                if self.drip and sent < self.size - self.drip:  # never the whole file
+                    writer.write(b"x" * self.drip)
+                    sent += self.drip
+                    await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def hostile_file_server(size: int, **options: Any) -> AsyncIterator[HostileFileServer]:
+    """A ``HostileFileServer`` on a free 127.0.0.1 port until the block ends."""
+    hostile = HostileFileServer(size, **options)
+    tasks: set[asyncio.Task[Any]] = set()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        tasks.add(task)
+        await hostile.handle(reader, writer)
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    hostile.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    try:
+        yield hostile
+    finally:
+        server.close()
+        hostile.closed = True  # each handler ends within ``every`` seconds
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
+        await server.wait_closed()

@@ -8,6 +8,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import msgspec
@@ -34,7 +35,7 @@ from runtime.agent.report import RESYNC
 from runtime.catalog.services import ManifestCache
 from runtime.errors import AppError
 from runtime.lifecycle.service import LifecycleService
-from tests.runtime.agent.conftest import BY_ID, HF_TOKEN, TINY_A, TINY_B, sha256_of
+from tests.runtime.agent.conftest import BY_ID, HF_TOKEN, TINY_A, TINY_B, hostile_file_server, sha256_of
 from tests.runtime.fakes import MemoryStore
 
 NODE_TOKEN = "node-token-for-agent-tests"
@@ -150,8 +151,16 @@ async def server(hub):
 
 
 @contextlib.asynccontextmanager
-async def agent_for(server: StubServer, cache_dir, *, token: str = NODE_TOKEN, hf_token: str | None = None):
-    """An Agent wired to the stub server and the fake Hub (not running)."""
+async def agent_for(
+    server: StubServer,
+    cache_dir,
+    *,
+    token: str = NODE_TOKEN,
+    hf_token: str | None = None,
+    download_backoff: Backoff = FAST,
+    **settings: Any,
+):
+    """An Agent wired to the stub server and the fake Hub (not running); ``settings`` go to its NodeConfig."""
     config = NodeConfig(
         server="http://server.invalid",
         token=token,
@@ -161,6 +170,7 @@ async def agent_for(server: StubServer, cache_dir, *, token: str = NODE_TOKEN, h
         heartbeat_interval=0.05,
         hf_token=hf_token,
         chunk_size=256 * 1024,
+        **settings,
     )
     async with (
         ServerClient(config.server, config.token, transport=httpx.MockTransport(server.handle)) as client,
@@ -172,7 +182,7 @@ async def agent_for(server: StubServer, cache_dir, *, token: str = NODE_TOKEN, h
             server=client,
             files=files,
             cache=Cache.open(cache_dir),
-            download_backoff=FAST,
+            download_backoff=download_backoff,
             server_backoff=FAST,
         )
 
@@ -323,3 +333,25 @@ async def test_no_token_ever_reaches_the_logs(server, tmp_path, caplog):
     assert "HTTP Request" in caplog.text
     assert HF_TOKEN not in caplog.text
     assert NODE_TOKEN not in caplog.text
+
+
+async def test_a_dripping_file_server_makes_the_model_failed_with_the_reason_then_it_is_retried(tmp_path):
+    limits = {"read_timeout": 0.5, "min_download_rate": 1024.0, "rate_window": 1.0}
+    backoff = Backoff(base=0.5, cap=0.5, random=lambda: 0.0)
+    async with hostile_file_server(TINY_B.size_bytes, burst=10, drip=1, every=0.1) as hostile:
+        server = StubServer(hostile.url)
+        await server.start()
+        await server.lifecycle.register("tiny-b")
+        async with running_agent(server, tmp_path / "cache", download_backoff=backoff, **limits):
+            await wait_for(lambda: server.node_state("tiny-b") == NodeModelState.failed)
+            report = server.accepted_report("tiny-b")
+            assert report is not None
+            assert re.fullmatch(
+                r"sub/tiny-b-q8_0\.gguf: download too slow: \d+ B/s over the last 1 s, below the minimum of 1 KiB/s",
+                str(report.error),
+            )
+            await wait_for(lambda: len(hostile.requests) >= 2)  # tried again after the backoff
+    (first, _), (second, headers) = hostile.requests[:2]
+    assert second - first >= 1.0 + 0.5  # the window, then the backoff
+    assert headers["range"].startswith("bytes=")  # the bytes that arrived were kept, and resumed from
+    assert server.rejected("invalid_transition", "validation_error") == []

@@ -15,8 +15,9 @@ import msgspec
 import pytest
 
 from runtime.agent.download import Fetched, FileSpec, fetch_file
-from runtime.agent.errors import ChecksumMismatch, FileUnavailable, Interrupted, SizeMismatch
+from runtime.agent.errors import ChecksumMismatch, FileUnavailable, Interrupted, SizeMismatch, TooSlow
 from runtime.agent.parts import PartInfo, info_path, part_path, resumable_size
+from runtime.agent.throughput import SpeedLimits
 from runtime.catalog.manifests import resolve_url
 from runtime.fakehub import file_sha256
 from tests.runtime.agent.conftest import (
@@ -28,6 +29,7 @@ from tests.runtime.agent.conftest import (
     TINY_B,
     TINY_GATED,
     content,
+    hostile_file_server,
     sha256_of,
 )
 
@@ -332,3 +334,49 @@ async def test_a_wrong_range_in_the_answer_discards_the_part(tmp_path):
         with pytest.raises(Interrupted, match="another range than bytes=1-"):
             await fetch_file(client, spec, target)
     assert not part_path(target).exists()
+
+
+SLOW_SIZE = 1_000_000
+QUICK = SpeedLimits(read_timeout=0.5, min_rate=1024, window=1.0)
+
+
+async def test_a_dripping_server_is_given_up_below_the_minimum_rate_and_the_part_is_kept(tmp_path):
+    async with hostile_file_server(SLOW_SIZE, burst=100, drip=1, every=0.05) as server:
+        spec = FileSpec("slow.bin", f"{server.url}/slow.bin", size=SLOW_SIZE)
+        target = tmp_path / spec.name
+        started = time.monotonic()
+        async with httpx.AsyncClient(timeout=10) as client:
+            with pytest.raises(TooSlow) as caught:
+                await fetch_file(client, spec, target, chunk_size=CHUNK, limits=QUICK)
+    assert 1.0 <= time.monotonic() - started < 5
+    assert caught.value.reason.startswith("slow.bin: download too slow: ")
+    assert caught.value.reason.endswith(" B/s over the last 1 s, below the minimum of 1 KiB/s")
+    assert isinstance(caught.value, Interrupted)
+    assert resumable_size(target, spec) >= 100  # what arrived is kept for a resume
+
+
+async def test_a_stalled_server_is_given_up_after_the_read_timeout(tmp_path):
+    async with hostile_file_server(SLOW_SIZE, burst=5000, drip=0) as server:
+        spec = FileSpec("stalled.bin", f"{server.url}/stalled.bin", size=SLOW_SIZE)
+        started = time.monotonic()
+        async with httpx.AsyncClient(timeout=10) as client:  # the limits' read timeout wins over the client's
+            with pytest.raises(TooSlow, match=r"^stalled\.bin: no data for 0\.5 s from the file server$"):
+                await fetch_file(client, spec, tmp_path / spec.name, chunk_size=CHUNK, limits=QUICK)
+    assert 0.5 <= time.monotonic() - started < 3
+    assert resumable_size(tmp_path / spec.name, spec) == 5000
+
+
+async def test_without_limits_the_clients_read_timeout_applies(tmp_path):
+    async with hostile_file_server(SLOW_SIZE, drip=0) as server:
+        spec = FileSpec("stalled.bin", f"{server.url}/stalled.bin", size=SLOW_SIZE)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=0.3)) as client:
+            with pytest.raises(TooSlow, match=r"no data for 0\.3 s"):
+                await fetch_file(client, spec, tmp_path / spec.name, chunk_size=CHUNK)
+
+
+async def test_a_fast_download_passes_strict_limits(hub, tmp_path):
+    spec = spec_of(TINY_A, hub.url)
+    strict = SpeedLimits(read_timeout=5, min_rate=1024**2, window=0.01)
+    async with Recorder().client() as client:
+        result = await fetch_file(client, spec, tmp_path / spec.name, chunk_size=CHUNK, limits=strict)
+    assert result.sha256 == TINY_A.sha256
