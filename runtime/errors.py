@@ -3,6 +3,7 @@
 Hierarchy (``code`` is the wire code, the number the HTTP status)::
 
     AppError                       500 internal_error: a bug or a broken dependency
+    ├── DatabaseUnavailable        503 database_unavailable: retry once the database is back
     └── AppClientError             the caller can fix it
         ├── ModelNotSupported      404 model_not_supported
         ├── NotRegistered          404 not_registered
@@ -53,6 +54,14 @@ class AppError(Exception):
         self.message = message or self.message
         self.pointer = pointer
         super().__init__(self.message)
+
+
+class DatabaseUnavailable(AppError):
+    """The database cannot be reached; nothing was written and the request may be retried."""
+
+    status_code = 503
+    code = "database_unavailable"
+    message = "The database cannot be reached; try again shortly."
 
 
 class AppClientError(AppError):

@@ -35,7 +35,7 @@ from alembic.config import Config
 from sqlalchemy import delete, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -49,9 +49,10 @@ from runtime.db.records import (
     StoredState,
 )
 from runtime.db.tables import HfStat, Node, NodeModel, Registration
+from runtime.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
     from sqlalchemy import Connection
     from sqlalchemy.engine import URL
@@ -269,13 +270,33 @@ class SqlStore:
 
     @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._serial, self._engine.begin() as conn:
-            yield conn
+        with _unavailable_as_503(self):
+            async with self._serial, self._engine.begin() as conn:
+                yield conn
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._serial, self._reader.begin() as conn:
-            yield conn
+        with _unavailable_as_503(self):
+            async with self._serial, self._reader.begin() as conn:
+                yield conn
+
+
+@contextlib.contextmanager
+def _unavailable_as_503(store: SqlStore) -> Iterator[None]:
+    """Turn "the database cannot be reached" into ``DatabaseUnavailable`` (503), whatever the driver says.
+
+    Connection refused or reset, a timeout, a connection that died under a transaction, SQLite's
+    "database is locked": the request can be retried once the database is back, and nothing was
+    written. Constraint violations and other errors about the data pass through unchanged.
+    """
+    try:
+        yield
+    except (OSError, TimeoutError, OperationalError, InterfaceError) as error:
+        raise DatabaseUnavailable(f"The database cannot be reached ({store!r}); try again shortly.") from error
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        raise DatabaseUnavailable(f"The database connection was lost ({store!r}); try again shortly.") from error
 
 
 def _sqlite_file(url: URL) -> Path | None:
