@@ -35,6 +35,7 @@ from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
 from runtime.lifecycle.controllers import NodesController
 from runtime.lifecycle.service import LifecycleService
+from runtime.openapi_docs import StrictStructSchemaPlugin
 from runtime.origins import Origins, parse_origins
 from runtime.path_guard import path_guard
 from runtime.periodic import run_periodically
@@ -161,6 +162,7 @@ def create_app(
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # the process configures logging (modelhub serve); an app never rewires the root logger
         openapi_config=OpenAPIConfig(title="Model Hub", version=version("modelhub"), path="/schema"),
+        plugins=[StrictStructSchemaPlugin()],
     )
     app.state.settings = settings
     app.state.services = services  # for the hot path and the WebSocket, which skip dependency injection

@@ -4,8 +4,9 @@ Litestar decodes a body to Python objects, then converts them into the handler's
 its parameter model: on the heartbeat, the route every node calls every few seconds, that was a
 third of the request's CPU. A handler on such a path reads the raw bytes instead and decodes them
 in one pass with a typed msgspec decoder. The rules are those of the other routes: the body must be
-``application/json`` (415 otherwise), and a body that is not UTF-8, not JSON or not of the type is
-a 400 ``validation_error`` whose message and pointer name the field at fault.
+``application/json`` (415 otherwise); a body that is not UTF-8 JSON is a 400 ``validation_error``,
+and one that is JSON but not of the type (a wrong or unknown field, a value out of range) a 422
+``validation_error`` whose message and pointer name the field at fault.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from litestar.di import Provide
 from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
-from runtime.errors import MalformedBody, UnsupportedMediaType
+from runtime.errors import MalformedBody, UnsupportedMediaType, ValidationFailed
 from runtime.preencoded import request_header
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ async def read_json(request: Request[Any, Any, Any], decoder: msgspec.json.Decod
     except msgspec.ValidationError as error:
         message, pointer = _located(str(error))
         where = f"{pointer}: " if pointer else ""
-        raise MalformedBody(f"The request is not valid: {where}{message}.", pointer=pointer or None) from None
+        raise ValidationFailed(f"The request is not valid: {where}{message}.", pointer=pointer or None) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise MalformedBody(f"The request body is not valid JSON: {error}.") from None
 

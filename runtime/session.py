@@ -17,6 +17,7 @@ from litestar.datastructures import Cookie
 from generated.catalog import CATALOG_VERSION
 from generated.types import Role, Session
 from runtime.auth import COOKIE, presented_token
+from runtime.openapi_docs import ERRORS
 
 COOKIE_PATH = "/ws"
 
@@ -27,12 +28,12 @@ class SessionController(Controller):
     path = "/v0/session"
     tags = ["session"]  # noqa: RUF012 - Litestar's own attribute
 
-    @get("", operation_id="getSession", roles=frozenset(Role))
+    @get("", operation_id="getSession", roles=frozenset(Role), responses=ERRORS)
     async def session(self, request: Request[Any, Any, Any]) -> Session:
         """The role of the token (any valid token may ask) and the server's catalog version."""
         return _session(request)
 
-    @post("", operation_id="signIn", roles=frozenset(Role), status_code=200)
+    @post("", operation_id="signIn", roles=frozenset(Role), status_code=200, responses=ERRORS)
     async def sign_in(self, request: Request[Any, Any, Any]) -> Response[Session]:
         """The session, and the HttpOnly cookie that lets this browser's pages open the WebSocket."""
         token = presented_token(request.scope)
@@ -50,11 +51,14 @@ class SessionController(Controller):
         )
         return Response(session, cookies=[cookie])
 
-    @delete("", operation_id="signOut", status_code=204)
-    async def sign_out(self) -> Response[None]:
+    @delete(
+        "",
+        operation_id="signOut",
+        status_code=204,
+        response_cookies=[Cookie(key=COOKIE, value="", path=COOKIE_PATH, httponly=True, samesite="strict", max_age=0)],
+    )
+    async def sign_out(self) -> None:
         """Clear the WebSocket cookie."""
-        cookie = Cookie(key=COOKIE, value="", path=COOKIE_PATH, httponly=True, samesite="strict", max_age=0)
-        return Response(None, status_code=204, cookies=[cookie])
 
 
 def _session(request: Request[Any, Any, Any]) -> Session:

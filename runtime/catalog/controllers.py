@@ -29,17 +29,10 @@ from runtime.catalog.services import openai_model, openai_models
 from runtime.deps import Services
 from runtime.errors import AppClientError, ModelNotSupported
 from runtime.json_body import documented_body, read_json
+from runtime.openapi_docs import ERRORS
 from runtime.preencoded import PreEncoded, request_header
 
 _REGISTER = msgspec.json.Decoder(RegisterRequest)
-
-_ERRORS = {
-    status: ResponseSpec(ErrorBody, description=text)
-    for status, text in (
-        (401, "No token or an unknown token (unauthorized)"),
-        (403, "A token of the wrong kind (forbidden)"),
-    )
-}
 
 
 @dataclass
@@ -77,7 +70,7 @@ class ModelsController(Controller):
         operation_class=_HubOperation,
         roles=READ,
         summary="Every catalog model with its status, node counts, byte sums and Hugging Face stats",
-        responses={200: ResponseSpec(list[HubItem], description="The hub, in catalog order"), **_ERRORS},
+        responses={200: ResponseSpec(list[HubItem], description="The hub, in catalog order"), **ERRORS},
     )
     async def hub(self, request: Request[Any, Any, Any]) -> ASGIApp:
         """Serve the pre-encoded hub; ``If-None-Match`` with the current ETag gets 304.
@@ -101,7 +94,7 @@ class ModelsController(Controller):
         responses={
             404: ResponseSpec(ErrorBody, description="model_not_supported"),
             409: ResponseSpec(ErrorBody, description="already_registered"),
-            **_ERRORS,
+            **ERRORS,
         },
     )
     async def register(self, request: Request[Any, Any, Any]) -> HubItem:
@@ -116,7 +109,7 @@ class ModelsController(Controller):
         "/{model_id:str}",
         operation_id="getModel",
         roles=READ,
-        responses={404: ResponseSpec(ErrorBody, description="model_not_supported"), **_ERRORS},
+        responses={404: ResponseSpec(ErrorBody, description="model_not_supported"), **ERRORS},
     )
     async def detail(self, model_id: FromPath[str], services: NamedDependency[Services]) -> ModelDetail:
         """One catalog model: its hub item plus every node's report on it, by runtime id."""
@@ -129,7 +122,7 @@ class ModelsController(Controller):
         operation_id="deleteModel",
         roles=ADMIN,
         status_code=204,
-        responses={404: ResponseSpec(ErrorBody, description="not_registered"), **_ERRORS},
+        responses={404: ResponseSpec(ErrorBody, description="not_registered"), **ERRORS},
     )
     async def remove(self, model_id: FromPath[str], services: NamedDependency[Services]) -> None:
         """Unregister a model; nodes delete its files on their next heartbeat."""
@@ -139,7 +132,7 @@ class ModelsController(Controller):
         "",
         operation_id="listManifests",
         roles=NODE_OR_ADMIN,
-        responses={200: ResponseSpec(list[ModelManifest], description="Registered models with their files"), **_ERRORS},
+        responses={200: ResponseSpec(list[ModelManifest], description="Registered models with their files"), **ERRORS},
     )
     async def manifests(self, services: NamedDependency[Services]) -> ASGIApp:
         """Every registered model with the files a node fetches."""
@@ -153,7 +146,7 @@ class OpenAIController(Controller):
     tags = ["openai"]  # noqa: RUF012 - Litestar's own attribute
     opt = {"roles": READ}  # noqa: RUF012 - Litestar's own attribute
 
-    @get("", operation_id="openaiListModels", responses=_ERRORS)
+    @get("", operation_id="openaiListModels", responses=ERRORS)
     async def list_models(self, services: NamedDependency[Services]) -> OpenAiModelList:
         """The OpenAI-compatible model list."""
         return openai_models(services.lifecycle)
@@ -161,7 +154,7 @@ class OpenAIController(Controller):
     @get(
         "/{model_id:str}",
         operation_id="openaiRetrieveModel",
-        responses={404: ResponseSpec(ErrorBody, description="model_not_found"), **_ERRORS},
+        responses={404: ResponseSpec(ErrorBody, description="model_not_found"), **ERRORS},
     )
     async def retrieve(self, model_id: FromPath[str], services: NamedDependency[Services]) -> OpenAiModel:
         """One model, if it is ready on an online node."""

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime.deps import Services
+
+#: Litestar adds the charset of a text/* type itself.
+_PROMETHEUS = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
 
 
 class HealthController(Controller):
@@ -21,7 +27,14 @@ class HealthController(Controller):
         """The process is up."""
         return {"status": "ok"}
 
-    @get("/readyz", operation_id="readyz")
+    @get(
+        "/readyz",
+        operation_id="readyz",
+        responses={
+            200: ResponseSpec(dict[str, Any], description="Ready: status, checks (each `ok`) and details"),
+            503: ResponseSpec(dict[str, Any], description="Not ready: the checks say which dependency failed"),
+        },
+    )
     async def readyz(self, services: NamedDependency[Services]) -> Response[bytes]:
         """Ready when the database answers and events flow (Redis, when set); 503 otherwise, with the reason."""
         checks: dict[str, str] = {}
@@ -38,7 +51,7 @@ class HealthController(Controller):
         body = msgspec.json.encode({"status": "ready" if ready else "not_ready", "checks": checks, "details": details})
         return Response(body, status_code=200 if ready else 503, media_type=MediaType.JSON)
 
-    @get("/metrics", operation_id="metrics", include_in_schema=True)
+    @get("/metrics", operation_id="metrics", media_type=_PROMETHEUS)
     async def metrics(self, services: NamedDependency[Services]) -> Response[bytes]:
         """Prometheus text format."""
-        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(services.metrics.registry), media_type=_PROMETHEUS)

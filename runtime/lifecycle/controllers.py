@@ -15,6 +15,7 @@ from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeD
 from runtime.auth import ADMIN, NODE, READ
 from runtime.deps import Services
 from runtime.json_body import documented_body, read_json
+from runtime.openapi_docs import ERRORS
 from runtime.preencoded import PreEncoded
 
 _HEARTBEAT = msgspec.json.Decoder(Heartbeat)
@@ -22,7 +23,7 @@ _REGISTRATION = msgspec.json.Decoder(NodeRegistration)
 
 
 _ERRORS = {
-    401: ResponseSpec(ErrorBody, description="No token or an unknown token (unauthorized)"),
+    **ERRORS,
     403: ResponseSpec(ErrorBody, description="A token of the wrong kind, or a node still pending (forbidden)"),
     404: ResponseSpec(ErrorBody, description="node_not_found"),
 }

@@ -135,9 +135,9 @@ def test_register_by_repo_and_filename_picks_one_of_several(client):
         ({"repo": "someone/elses-model"}, 404, "model_not_supported"),
         ({}, 422, "validation_error"),
         ({"model_id": QWEN, "repo": "x/y"}, 422, "validation_error"),
-        ({"model_id": 5}, 400, "validation_error"),
-        ({"model_id": QWEN, "colour": "red"}, 400, "validation_error"),
-        ([QWEN], 400, "validation_error"),
+        ({"model_id": 5}, 422, "validation_error"),
+        ({"model_id": QWEN, "colour": "red"}, 422, "validation_error"),  # unknown fields are refused (422)
+        ([QWEN], 422, "validation_error"),
     ],
     ids=["unknown-id", "unknown-repo", "empty", "both", "wrong-type", "unknown-field", "not-an-object"],
 )
@@ -313,10 +313,10 @@ def test_full_lifecycle_registered_downloading_ready_and_openai_list(client):
         ([report("no-such-model", "pending", 0, 1)], 404, "model_not_supported"),
         ([report("gpt-oss-20b", "pending", 0, 1)], 404, "not_registered"),
         ([report(QWEN, "downloading", 5, 4)], 422, "validation_error"),
-        ([report(QWEN, "downloading", -1, 4)], 400, "validation_error"),
+        ([report(QWEN, "downloading", -1, 4)], 422, "validation_error"),
         ([report(QWEN, "ready", 3, 4)], 422, "validation_error"),
         ([report(QWEN, "pending", 0, 4), report(QWEN, "pending", 0, 4)], 422, "validation_error"),
-        ([report(QWEN, "finished", 4, 4)], 400, "validation_error"),
+        ([report(QWEN, "finished", 4, 4)], 422, "validation_error"),
     ],
     ids=["unknown-model", "unregistered", "beyond-total", "negative", "ready-incomplete", "duplicate", "bad-state"],
 )
@@ -351,11 +351,11 @@ def test_progress_going_backwards_is_an_invalid_transition(client):
     ("body", "content_type", "status", "pointer"),
     [
         (b'{"metrics":{},"models":[{"model_id":"\xff"}]}', "application/json", 400, None),
-        (b"[" * 100_000, "application/json", 400, None),
+        (b"[" * 100_000, "application/json", 422, None),
         (
             b'{"metrics":{},"models":[{"model_id":"q","state":"x","bytes_done":0,"bytes_total":1}]}',
             "application/json",
-            400,
+            422,
             "/models/0/state",
         ),
         (b'{"metrics":{"cpu_usage":0.5},"models":[]}', "text/plain", 415, None),
@@ -364,20 +364,20 @@ def test_progress_going_backwards_is_an_invalid_transition(client):
             b'{"metrics":{},"models":[{"model_id":"qwen3-0.6b","state":"failed","bytes_done":0,'
             b'"bytes_total":9223372036854775808}]}',
             "application/json",
-            400,
+            422,
             "/models/0/bytes_total",
         ),
         (
             b'{"metrics":{},"models":[{"model_id":"qwen3-0.6b","state":"failed","bytes_done":0,"bytes_total":1,'
             b'"error":"bad\\u0000byte"}]}',
             "application/json",
-            400,
+            422,
             "/models/0/error",
         ),
         (
             b'{"metrics":{"active_requests":9223372036854775808},"models":[]}',
             "application/json",
-            400,
+            422,
             "/metrics/active_requests",
         ),
     ],
@@ -405,7 +405,7 @@ def test_heartbeat_bodies_are_read_strictly(client, body, content_type, status, 
 )
 def test_values_a_database_cannot_store_are_refused_at_the_door(client, registration):
     response = client.post("/v0/nodes", json=registration, headers=NODE)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 422, response.text
     assert error_of(response) == "validation_error"
     assert client.get("/v0/nodes", headers=READ).json() == []
 
@@ -443,7 +443,7 @@ def test_deleting_the_only_ready_node_makes_the_model_registered(client):
 def test_bad_metrics_are_rejected(client):
     register_node(client)
     response = beat(client, "node-a", metrics={"cpu_usage": 3})
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "cpu_usage" in response.json()["error"]["message"]
 
 
