@@ -7,6 +7,7 @@ is not the shape it expects instead of raising.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from codegen.diagnostics import Finding
@@ -127,7 +128,61 @@ def unique_artifact_names(document: Any) -> list[Finding]:
     return findings
 
 
-RULES = (unique_ids, unique_files, extension_matches_format, memory_covers_size, unique_artifact_names)
+#: Names for the control characters a catalog editor is most likely to meet.
+_CONTROL_NAMES = {"\0": "NUL", "\t": "tab", "\n": "newline", "\r": "carriage return", "\x7f": "DEL"}
+
+
+def _control_character(text: str) -> str | None:
+    """The first control character (Unicode category Cc) in ``text``, described, or None."""
+    for character in text:
+        if unicodedata.category(character) == "Cc":
+            name = _CONTROL_NAMES.get(character)
+            return f"U+{ord(character):04X}" + (f" ({name})" if name else "")
+    return None
+
+
+def _file_name_fields(document: Any) -> list[tuple[str, Any]]:
+    """(pointer, value) of every field that becomes a file name on a node."""
+    fields = []
+    for index, entry in _entries(document):
+        fields.append((f"/models/{index}/recommended_filename", entry.get("recommended_filename")))
+        artifacts = entry.get("artifacts")
+        for position, artifact in enumerate(artifacts if isinstance(artifacts, list) else []):
+            if isinstance(artifact, dict):
+                for key in ("name", "path"):
+                    fields.append((f"/models/{index}/artifacts/{position}/{key}", artifact.get(key)))
+    return fields
+
+
+def file_names_have_no_control_characters(document: Any) -> list[Finding]:
+    """File names and paths contain no control character (NUL, newline, tab, ...).
+
+    The schema's pattern keeps them relative (no leading ``/``, no ``..`` segment, no backslash);
+    this rule names the offending character, which a pattern cannot. A newline would also hide a
+    ``..`` segment from the pattern, whose ``.`` does not match it.
+    """
+    findings = []
+    for pointer, value in _file_name_fields(document):
+        character = _control_character(value) if isinstance(value, str) else None
+        if character is not None:
+            findings.append(
+                Finding(
+                    pointer,
+                    f"{value!r} contains the control character {character}; "
+                    "file names and paths must not contain control characters",
+                )
+            )
+    return findings
+
+
+RULES = (
+    unique_ids,
+    unique_files,
+    extension_matches_format,
+    memory_covers_size,
+    unique_artifact_names,
+    file_names_have_no_control_characters,
+)
 
 
 def check(document: Any) -> list[Finding]:
