@@ -67,6 +67,10 @@ bench-simulator:
 bench-events:
     python bench/ws_fanout.py
 
+# WebSocket abuse: /healthz and another client's events under a topic flood; first event after a Redis restart
+bench-abuse:
+    python bench/ws_abuse.py
+
 # Dashboard: heartbeat-to-progress-bar latency in Chromium, first-load bytes and time to interactive
 bench-ui: ui-build
     python bench/ui_latency.py

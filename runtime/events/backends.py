@@ -104,7 +104,7 @@ class SequencedRedisBackend(RedisChannelsPubSubBackend):
     its own subscription and checks it end to end: every ``probe_interval`` seconds it publishes a
     probe on the event channel, and the subscription counts as alive only while it hears something
     (a probe or an event) within ``probe_timeout``. A read that fails or a silence that lasts drops
-    the subscription and subscribes again with backoff (0.1 s doubling to 2 s) until it works. Each
+    the subscription and subscribes again with backoff (0.1 s doubling to 1 s) until it works. Each
     loss is reported as a gap when it is noticed and once more when events flow again, so clients
     resynchronise on the state that changed meanwhile. ``healthy`` (``/readyz``) is true only while
     events flow.
@@ -221,7 +221,7 @@ class SequencedRedisBackend(RedisChannelsPubSubBackend):
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            delay = min(delay * 2, 1.0)
 
 
 def backend_for(redis_url: str | None) -> SequencedMemoryBackend | SequencedRedisBackend:

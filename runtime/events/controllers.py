@@ -16,6 +16,7 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from runtime.auth import READ
+from runtime.events.budget import FrameBudget
 from runtime.events.connection import Connection
 from runtime.events.protocol import MAX_FRAME_BYTES, ProtocolError, parse_op
 
@@ -44,7 +45,10 @@ async def _serve(socket: WebSocket[Any, Any, Any], topics: tuple[str, ...]) -> N
     stream = services.events
     model_ids = services.lifecycle.catalog
     await socket.accept()
-    connection = Connection(socket.app.state.settings.ws_queue_size)
+    settings = socket.app.state.settings
+    connection = Connection(settings.ws_queue_size)
+    # a whole subscription at once, then about as many topics a second (see runtime/events/budget.py)
+    budget = FrameBudget(rate=settings.ws_max_topics, burst=2 * settings.ws_max_topics)
     stream.add(connection)
     sender = asyncio.create_task(connection.send_forever(socket.send_text, stream.resync))
     try:
@@ -65,13 +69,16 @@ async def _serve(socket: WebSocket[Any, Any, Any], topics: tuple[str, ...]) -> N
                 break
             if text is None:
                 stream.error(connection, "invalid_frame", "Send JSON in text frames, not binary ones.")
+                await budget.spend(1 + size / 256)
                 continue
             try:
                 op = parse_op(text, model_ids)
             except ProtocolError as error:
                 stream.error(connection, error.code, error.message)
+                await budget.spend(1 + size / 256)
             else:
                 stream.apply(connection, op)
+                await budget.spend(1 + len(getattr(op, "topics", ())))
     except WebSocketDisconnect:
         pass
     finally:
