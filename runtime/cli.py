@@ -79,12 +79,19 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     settings = _load_settings()
     if settings is None:
         return 2
+    import asyncio
+
+    from runtime.db.reachable import database_problem
     from runtime.db.single_process import SqliteInUse, claim_sqlite_file
 
     try:
         claim = claim_sqlite_file(settings.database_url)  # first: before tokens are printed or the schema migrated
     except SqliteInUse as error:
         print(f"modelhub serve: {error}", file=sys.stderr)
+        return 2
+    problem = asyncio.run(database_problem(settings.database_url))
+    if problem is not None:
+        print(f"modelhub serve: {problem}", file=sys.stderr)
         return 2
     if dev:
         settings, generated = with_dev_tokens(settings)

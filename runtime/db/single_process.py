@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import IO
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 __all__ = ["SqliteInUse", "claim_sqlite_file"]
 
@@ -30,7 +31,10 @@ def claim_sqlite_file(database_url: str) -> IO[str] | None:
     Keep the returned file open as long as the server runs. Raises ``SqliteInUse`` when another
     process holds it.
     """
-    url = make_url(database_url)
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None  # not a URL at all: the database check names the problem
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     database = os.path.abspath(url.database)

@@ -1,0 +1,45 @@
+"""`modelhub serve` with a database it cannot use: one line naming MODELHUB_DATABASE_URL, exit 2, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.runtime.conftest import ADMIN_TOKEN, NODE_TOKEN, free_port
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("sqlite+aiosqlit:///{tmp}/x.db", "is not a database URL this server can use"),
+        ("not a url at all", "is not a database URL this server can use"),
+        ("mysql+aiomysql://root@127.0.0.1/test", "is not a database URL this server can use"),
+        ("postgresql+asyncpg://bob:s3cret-pw@127.0.0.1:{port}/db", "cannot reach the database"),
+    ],
+    ids=["driver-typo", "not-a-url", "other-database", "postgres-refused"],
+)
+def test_serve_refuses_a_database_it_cannot_use_in_one_line(tmp_path, url, expected):
+    environment = {
+        **os.environ,
+        "MODELHUB_DATABASE_URL": url.format(tmp=tmp_path, port=free_port()),
+        "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MODELHUB_NODE_TOKEN": NODE_TOKEN,
+        "HF_HUB_OFFLINE": "1",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "runtime", "serve", "--port", str(free_port())],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert expected in lines[0]
+    assert "MODELHUB_DATABASE_URL" in lines[0]
+    assert "s3cret-pw" not in completed.stderr
