@@ -47,9 +47,19 @@ def _load_settings() -> Settings | None:
         return Settings()
     except ValidationError as error:
         for problem in error.errors():
-            name = "MODELHUB_" + "_".join(str(part) for part in problem["loc"]).upper()
-            print(f"modelhub: {name}: {problem['msg']}", file=sys.stderr)
+            print(f"modelhub: {_variable(problem['loc'])}={problem['input']!r}: {problem['msg']}", file=sys.stderr)
         return None
+
+
+def _variable(location: tuple[int | str, ...]) -> str:
+    """The environment variable a settings error is about, as the user spells it (``HF_HUB_OFFLINE``)."""
+    first = str(location[0]) if location else ""
+    field = Settings.model_fields.get(first)
+    if field is not None and isinstance(field.validation_alias, str):
+        return field.validation_alias
+    if first.isupper():  # pydantic reports an alias by itself
+        return first
+    return "MODELHUB_" + "_".join(str(part) for part in location).upper()
 
 
 def with_dev_tokens(settings: Settings) -> tuple[Settings, dict[str, str]]:
@@ -59,6 +69,8 @@ def with_dev_tokens(settings: Settings) -> tuple[Settings, dict[str, str]]:
     for field in ("admin_token", "node_token", "read_token"):
         if getattr(settings, field) is None:
             token = secrets.token_urlsafe(24)
+            while not token[0].isalnum():  # `--token -x…` would read as an option
+                token = secrets.token_urlsafe(24)
             generated[f"MODELHUB_{field.upper()}"] = token
             updates[field] = SecretStr(token)
     return settings.model_copy(update=updates), generated

@@ -16,7 +16,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Runtime settings; each field is one environment variable."""
 
-    model_config = SettingsConfigDict(env_prefix="MODELHUB_", frozen=True, extra="ignore", populate_by_name=True)
+    # env_ignore_empty: an empty variable (as docker-compose writes `HF_HUB_OFFLINE=`) counts as unset
+    model_config = SettingsConfigDict(
+        env_prefix="MODELHUB_", frozen=True, extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     # Storage and events
     database_url: str = "sqlite+aiosqlite:///./data/modelhub.db"

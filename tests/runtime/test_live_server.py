@@ -101,8 +101,17 @@ def test_serve_refuses_to_start_without_tokens():
 def test_serve_reports_bad_settings_in_one_line_each():
     result = _modelhub("serve", MODELHUB_NODE_OFFLINE_AFTER="soon", MODELHUB_ADMIN_TOKEN="a", MODELHUB_NODE_TOKEN="n")
     assert result.returncode == 2
-    assert result.stderr.startswith("modelhub: MODELHUB_NODE_OFFLINE_AFTER:")
+    assert result.stderr.startswith("modelhub: MODELHUB_NODE_OFFLINE_AFTER='soon':")
     assert "Traceback" not in result.stderr
+
+
+def test_bad_settings_name_the_variable_as_the_user_spells_it_and_empty_means_unset():
+    tokens = {"MODELHUB_ADMIN_TOKEN": "a" * 16, "MODELHUB_NODE_TOKEN": "n" * 16}
+    result = _modelhub("serve", HF_HUB_OFFLINE="maybe", **tokens)
+    assert result.returncode == 2
+    assert result.stderr.startswith("modelhub: HF_HUB_OFFLINE='maybe':"), result.stderr
+    empty = _modelhub("serve", HF_HUB_OFFLINE="", MODELHUB_NODE_OFFLINE_AFTER="soon", **tokens)
+    assert "HF_HUB_OFFLINE" not in empty.stderr  # empty is unset, as docker-compose writes it
 
 
 def test_serve_dev_generates_tokens_prints_them_once_and_uses_them(tmp_path):
@@ -133,3 +142,12 @@ def test_concurrent_conflicting_registrations_have_exactly_one_winner(tmp_path):
         assert statuses == [201] + [409] * 19 + [204] + [404] * 4
         hub = httpx.get(f"{base}/v0/models/hub", headers=READ).json()
         assert next(item for item in hub if item["id"] == QWEN)["status"] == "available"
+
+
+def test_generated_tokens_never_start_with_a_dash():
+    from runtime.cli import with_dev_tokens
+    from runtime.settings import Settings
+
+    for _ in range(300):  # token_urlsafe starts with "-" about once in 64
+        _, generated = with_dev_tokens(Settings(admin_token=None, node_token=None, read_token=None))
+        assert all(token[0].isalnum() for token in generated.values()), generated
