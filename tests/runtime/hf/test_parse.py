@@ -14,7 +14,10 @@ from hypothesis import strategies as st
 from generated.types import HfGating
 from runtime.hf.parse import HfStats, MalformedPayload, parse_model_info
 
-FIXTURES = Path(__file__).parents[4] / "shared" / "fixtures" / "hf"
+ROOT = Path(__file__).parents[3]
+#: Real model-info payloads (the fake Hub's; provenance in their README) and other real Hub bodies.
+FIXTURES = ROOT / "runtime" / "fakehub" / "fixtures"
+OTHER_PAYLOADS = ROOT / "tests" / "data" / "hf"
 
 #: What each real model-info payload (runtime/fakehub/fixtures/*.model_info.json) must give.
 EXPECTED = {
@@ -40,9 +43,7 @@ MISSING = object()
 
 
 def fixture_bytes(name: str) -> bytes:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"shared Hub fixture {path} is absent (these tests read real payloads from /work/shared)")
+    path = FIXTURES / name if (FIXTURES / name).is_file() else OTHER_PAYLOADS / name
     return path.read_bytes()
 
 
@@ -67,9 +68,7 @@ def test_real_model_info_payload_parses(name: str, expected: HfStats) -> None:
     assert parse_model_info(fixture_bytes(name)) == expected
 
 
-def test_every_shared_model_info_fixture_is_covered() -> None:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"shared Hub fixtures {FIXTURES} are absent")
+def test_every_model_info_fixture_is_covered() -> None:
     assert sorted(path.name for path in FIXTURES.glob("*.model_info.json")) == sorted(EXPECTED)
 
 
