@@ -64,6 +64,7 @@ class NodesController(Controller):
         "/{runtime_id:str}/heartbeat",
         operation_id="nodeHeartbeat",
         roles=NODE,
+        uncompressed=True,  # the hot path: see compression_config in runtime/app.py
         status_code=200,
         dependencies=documented_body(Heartbeat),
         responses={

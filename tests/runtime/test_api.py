@@ -659,3 +659,32 @@ def test_metrics_count_refused_requests_by_their_real_status(client):
     assert 'modelhub_http_requests_total{method="POST",route="/v0/models/register",status="403"} 1.0' in text
     assert 'modelhub_http_requests_total{method="POST",route="/v0/models/register",status="404"} 1.0' in text
     assert 'status="500"' not in text
+
+
+def test_large_answers_are_gzipped_when_accepted_and_etags_still_work(client):
+    plain = client.get("/v0/models/hub", headers={**READ, "Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    zipped = client.get("/v0/models/hub", headers={**READ, "Accept-Encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip"
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+    assert zipped.json() == plain.json()  # httpx decodes it
+    again = client.get(
+        "/v0/models/hub", headers={**READ, "Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]}
+    )
+    assert again.status_code == 304
+    small = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers  # under 1 KiB: not worth it
+
+
+def test_heartbeat_answers_are_not_compressed(client):
+    for model in CATALOG[:6]:
+        client.post("/v0/models/register", json={"model_id": model.id}, headers=ADMIN)
+    register_node(client)
+    response = client.post(
+        "/v0/nodes/node-a/heartbeat",
+        json={"metrics": {}, "models": []},
+        headers={**NODE, "Accept-Encoding": "gzip"},
+    )
+    assert response.status_code == 200
+    assert len(response.content) > 1024  # large enough that it would be
+    assert "content-encoding" not in response.headers
