@@ -7,6 +7,8 @@ at import time.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
@@ -30,6 +32,8 @@ class Settings(BaseSettings):
     # Events (WebSocket)
     ws_queue_size: PositiveInt = 256
     """MODELHUB_WS_QUEUE_SIZE: frames queued per WebSocket client; one further behind is resynchronised."""
+    replica_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    """MODELHUB_REPLICA_ID: names this process in /readyz (``details.replica``) when several share a database."""
     allowed_origins: str = ""
     """MODELHUB_ALLOWED_ORIGINS: comma-separated origins besides the server's own whose pages may open the WebSocket."""
     ws_max_topics: PositiveInt = 1024

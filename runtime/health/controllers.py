@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, MediaType, Response, get
+from litestar import Controller, MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -35,7 +35,7 @@ class HealthController(Controller):
             503: ResponseSpec(dict[str, Any], description="Not ready: the checks say which dependency failed"),
         },
     )
-    async def readyz(self, services: NamedDependency[Services]) -> Response[bytes]:
+    async def readyz(self, request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Response[bytes]:
         """Ready when the database answers and events flow (Redis, when set); 503 otherwise, with the reason."""
         checks: dict[str, str] = {}
         try:
@@ -47,7 +47,10 @@ class HealthController(Controller):
         if backend is not None:
             checks["events"] = "ok" if backend.healthy else "unreachable: the events backend (Redis) failed"
         ready = all(value == "ok" for value in checks.values())
-        details = {"huggingface": services.hf.health()}  # informative: the hub serves stale stats when HF fails
+        details = {
+            "replica": request.app.state.settings.replica_id,
+            "huggingface": services.hf.health(),  # informative: the hub serves stale stats when HF fails
+        }
         body = msgspec.json.encode({"status": "ready" if ready else "not_ready", "checks": checks, "details": details})
         return Response(body, status_code=200 if ready else 503, media_type=MediaType.JSON)
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 
 import pytest
+from litestar.testing import TestClient
 
 from generated.catalog import CATALOG, CATALOG_BY_ID
-from tests.runtime.conftest import ADMIN, HF_ENDPOINT, NODE, READ
+from runtime.app import create_app
+from tests.runtime.conftest import ADMIN, HF_ENDPOINT, NODE, READ, make_settings
 from tests.runtime.events.schemas import errors as schema_errors
 
 QWEN = "qwen3-0.6b"
@@ -688,3 +692,10 @@ def test_heartbeat_answers_are_not_compressed(client):
     assert response.status_code == 200
     assert len(response.content) > 1024  # large enough that it would be
     assert "content-encoding" not in response.headers
+
+
+def test_readyz_names_the_replica(tmp_path):
+    with TestClient(create_app(make_settings(tmp_path, replica_id="replica-a"))) as named:
+        assert named.get("/readyz").json()["details"]["replica"] == "replica-a"
+    default = make_settings(tmp_path).replica_id
+    assert default == f"{socket.gethostname()}:{os.getpid()}"
