@@ -11,7 +11,7 @@ Hierarchy (``code`` is the wire code, the number the HTTP status)::
         ├── AlreadyRegistered      409 already_registered
         ├── InvalidTransition      409 invalid_transition
         ├── ValidationFailed       422 validation_error
-        ├── MalformedBody          400 validation_error: not JSON, or not of the endpoint's type
+        ├── MalformedBody          400 validation_error: the body is not UTF-8 JSON
         ├── UnsupportedMediaType   415 unsupported_media_type
         ├── Unauthorized           401 unauthorized
         └── Forbidden              403 forbidden
@@ -121,7 +121,7 @@ class ValidationFailed(AppClientError):
 
 
 class MalformedBody(AppClientError):
-    """The request body is not UTF-8 JSON of the endpoint's type; the message (and pointer) name the field."""
+    """The request body is not UTF-8 JSON (one that parses but breaks the schema is ``ValidationFailed``)."""
 
     status_code = 400
     code = "validation_error"

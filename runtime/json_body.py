@@ -60,7 +60,7 @@ def is_json(content_type: bytes | None) -> bool:
 
 
 async def read_json(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[T]) -> T:
-    """The body decoded by ``decoder``; 415 unless it is JSON, 400 naming the field if it does not fit."""
+    """The body decoded by ``decoder``; 415 unless it is JSON, 400 if it does not parse, 422 naming the field."""
     if not is_json(request_header(request.scope, b"content-type")):
         raise UnsupportedMediaType("The request body must be JSON: send Content-Type: application/json.")
     body = await _read(request)
