@@ -22,7 +22,7 @@ from generated.catalog import CATALOG
 from runtime.auth import Tokens, auth_middleware
 from runtime.catalog.controllers import ModelsController, OpenAIController
 from runtime.catalog.services import HubCache, ManifestCache
-from runtime.dashboard import dashboard_router
+from runtime.dashboard import api_docs, dashboard_router
 from runtime.db.sql import SqlStore
 from runtime.deps import Services
 from runtime.errors import exception_handlers
@@ -162,7 +162,9 @@ def create_app(
         exception_handlers=exception_handlers(),
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # the process configures logging (modelhub serve); an app never rewires the root logger
-        openapi_config=OpenAPIConfig(title="Model Hub", version=version("modelhub"), path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="Model Hub", version=version("modelhub"), path="/schema", render_plugins=[api_docs()]
+        ),
         plugins=[StrictStructSchemaPlugin()],
         # Bodies over 1 KiB go out gzipped when the client accepts it (the hub: 18 KB -> ~3 KB); level 6,
         # not Litestar's 9, which costs twice the CPU for a few percent. Routes with opt uncompressed=True

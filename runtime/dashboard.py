@@ -5,6 +5,11 @@ cached, so a new build is picked up on the next load; ``/assets/*`` are content-
 cached for a year. When the dashboard has not been built, the view routes answer 503 with the
 command that builds it, rather than a blank page. The files are public, like any web page's; every
 call they make needs a token.
+
+``/docs-assets/*`` are Swagger UI's script, preset and stylesheet (the npm package ``swagger-ui-dist``,
+pinned in ui/package.json, copied into ``ui/dist/docs-assets`` by the build), which the API docs page at
+``/schema`` (:func:`api_docs`) loads instead of a CDN's, so that it works on a network without internet.
+Their names carry no hash, so they are cached for a day, not a year: a new version is picked up by the next day.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from litestar import MediaType, Response, Router, get
 from litestar.datastructures import CacheControlHeader
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 
 from runtime.errors import error_response
@@ -20,11 +26,29 @@ from runtime.errors import error_response
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["VIEWS", "dashboard_router"]
+__all__ = ["DOCS_ASSETS", "VIEWS", "api_docs", "dashboard_router"]
 
 #: The dashboard's client-side routes (ui/src/App.tsx).
 VIEWS = ("/", "/local", "/nodes")
 _NO_CACHE = {"Cache-Control": "no-cache"}
+#: Where Swagger UI's files are served (from ``ui/dist/docs-assets``, see ui/scripts/copy-docs-assets.mjs).
+DOCS_ASSETS = "/docs-assets"
+
+
+def api_docs() -> SwaggerRenderPlugin:
+    """Swagger UI at ``/schema`` (and ``/schema/swagger``) with its files from :data:`DOCS_ASSETS`, not a CDN.
+
+    The page embeds the OpenAPI document, so it fetches nothing but those three files; the favicon is an
+    empty ``data:`` URL (Litestar's default is on a CDN), and Swagger UI's validator badge, the one part
+    that would call validator.swagger.io, is only in the standalone layout, which Litestar does not use.
+    """
+    return SwaggerRenderPlugin(
+        js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        standalone_preset_js_url=f"{DOCS_ASSETS}/swagger-ui-standalone-preset.js",
+        favicon="<link rel='icon' href='data:,'>",
+        path=["/", "/swagger"],
+    )
 
 
 def dashboard_router(directory: Path) -> Router:
@@ -47,4 +71,10 @@ def dashboard_router(directory: Path) -> Router:
         name="dashboard_assets",
         cache_control=CacheControlHeader(max_age=31_536_000, public=True),
     )
-    return Router(path="/", route_handlers=[view, assets])
+    docs_assets = create_static_files_router(
+        path=DOCS_ASSETS,
+        directories=[directory / "docs-assets"],
+        name="docs_assets",
+        cache_control=CacheControlHeader(max_age=86_400, public=True),
+    )
+    return Router(path="/", route_handlers=[view, assets, docs_assets])

@@ -29,7 +29,13 @@ ENDPOINTS = [
     ("GET", "/v0/session", None, {"read", "admin", "node"}),
     ("POST", "/v0/session", None, {"read", "admin", "node"}),
 ]
-OPEN = [("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("GET", "/schema/openapi.json")]
+OPEN = [
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/schema/openapi.json"),
+    ("GET", "/schema"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -95,5 +101,6 @@ def test_only_health_schema_and_dashboard_files_are_public(tmp_path):
         "/local",
         "/nodes",
         "/assets/{file_path:path}",
+        "/docs-assets/{file_path:path}",  # Swagger UI's files, for the API docs at /schema
         "/v0/session",  # DELETE only: sign-out clears the cookie, whatever token the page still holds
     }
