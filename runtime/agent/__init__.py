@@ -2,8 +2,9 @@
 
 ``run_node(NodeConfig(...))`` runs it; ``node_main`` is the command line. Inside: ``api`` (the server),
 ``sync`` (one task per model), ``download`` (one file, resumable and verified), ``cache`` (the directory),
-``report`` (reports the server accepts), ``throughput`` (how slow a file server may be), ``wire`` (answers
-decoded ignoring unknown fields), ``metrics``, ``backoff`` and ``errors``.
+``report`` (reports the server accepts), ``progress`` (the download lines of the log), ``throughput``
+(how slow a file server may be), ``wire`` (answers decoded ignoring unknown fields), ``metrics``,
+``backoff`` and ``errors``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ What each answer makes the agent do:
 
 - 200: the reports were accepted; the answer's models become the desired set (``Syncer.apply``).
 - 403 on a heartbeat: the node awaits approval; nothing is fetched; heartbeats go on at the interval.
+  The log says so once, with how an administrator approves the node (``POST /v0/nodes/<id>/approve``
+  with the admin token, or Approve in the dashboard's Nodes view), then reminds at most every
+  ``APPROVAL_REMINDER`` seconds, and says when the node is approved.
 - 404 ``not_registered`` / ``model_not_supported``: a model went away; ``GET /v0/models`` refreshes the
   desired set (its files are deleted, its report dropped) and the heartbeat is sent again at once.
 - 404 ``node_not_found``: the server forgot the node (deleted, or a new database); register again.
@@ -23,8 +26,10 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import httpx
 import msgspec
@@ -45,12 +50,13 @@ from runtime.agent.errors import (
     Unauthorized,
 )
 from runtime.agent.metrics import MetricsSampler
+from runtime.agent.progress import format_duration
 from runtime.agent.report import Reporter
 from runtime.agent.sync import Syncer
 from runtime.agent.transport import DownloadTransport
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from runtime.agent.config import NodeConfig
 
@@ -58,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 IMMEDIATE_RETRIES = 3
 """Heartbeats resent at once in a row (after a 404 or 409) before the interval applies again."""
+APPROVAL_REMINDER = 60.0
+"""Seconds between two log lines saying the node still waits for approval (not one per 2 s heartbeat)."""
 
 
 class Agent:
@@ -74,6 +82,8 @@ class Agent:
         metrics: MetricsSampler | None = None,
         download_backoff: Backoff | None = None,
         server_backoff: Backoff | None = None,
+        approval_reminder: float = APPROVAL_REMINDER,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Wire the parts; ``run`` starts the loop."""
         self.config = config
@@ -94,6 +104,9 @@ class Agent:
         self.status: NodeStatus | None = None
         self._failures = 0
         self._immediate = 0
+        self.approval_reminder = approval_reminder
+        self.clock = clock
+        self._waiting_since = self._reminded = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Register, then heartbeat until ``stop`` is set; downloads stop with it (partial files stay)."""
@@ -186,12 +199,33 @@ class Agent:
         return delay
 
     def _status(self, status: NodeStatus) -> None:
-        if status != self.status:
-            if status == NodeStatus.pending:
-                logger.info("node %s is waiting for an administrator's approval", self.runtime_id)
-            else:
-                logger.info("node %s is %s", self.runtime_id, status.value)
+        now = self.clock()
+        if status == NodeStatus.pending:
+            if self.status != NodeStatus.pending:
+                self._waiting_since = self._reminded = now
+                logger.warning(
+                    "node %s is waiting for an administrator's approval; nothing is fetched until then. "
+                    "To approve it: %s, or Approve in the dashboard's Nodes view",
+                    self.runtime_id,
+                    self._how_to_approve(),
+                )
+            elif now - self._reminded >= self.approval_reminder:
+                self._reminded = now
+                logger.warning(
+                    "node %s is still waiting for approval (for %s): %s, or the dashboard's Nodes view",
+                    self.runtime_id,
+                    format_duration(now - self._waiting_since),
+                    self._how_to_approve(),
+                )
+        elif self.status == NodeStatus.pending:
+            logger.info("node %s was approved; it is %s", self.runtime_id, status.value)
+        elif status != self.status:
+            logger.info("node %s is %s", self.runtime_id, status.value)
         self.status = status
+
+    def _how_to_approve(self) -> str:
+        url = f"{self.config.server.rstrip('/')}/v0/nodes/{quote(self.runtime_id, safe=':')}/approve"
+        return f"POST {url} with the admin token (Authorization: Bearer $MODELHUB_ADMIN_TOKEN)"
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> bool:

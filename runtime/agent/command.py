@@ -103,6 +103,20 @@ def config_from_arguments(arguments: argparse.Namespace, environ: dict[str, str]
     )
 
 
+def configure_logging(level: str) -> None:
+    """Log to stderr at ``level`` (unless the root logger has handlers already), without httpx's request lines.
+
+    httpx logs every request at INFO (``HTTP Request: POST … "HTTP/1.1 200 OK"``): a heartbeat every
+    2 s would drown the agent's own lines, so its logger is set to WARNING; ``--log-level DEBUG``
+    keeps them, with the rest of the detail.
+    """
+    number = getattr(logging, level, logging.INFO)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=number, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if number > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def _run(main: Coroutine[Any, Any, None]) -> None:
     """Run ``main`` on uvloop when it is installed (it is, with uvicorn[standard]), else on asyncio's loop."""
     factory: Callable[[], asyncio.AbstractEventLoop] | None
@@ -123,11 +137,7 @@ def run_node_command(arguments: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"{PROG}: {error}", file=sys.stderr)
         return 2
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=getattr(logging, arguments.log_level, logging.INFO),
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+    configure_logging(arguments.log_level)
     try:
         _run(run_node(config))
     except (ConfigError, CacheError) as error:

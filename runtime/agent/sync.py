@@ -13,6 +13,9 @@ too: ``throughput.SpeedLimits``). ``bytes_total`` is the sum over the plan's fil
 ``downloading`` report on; ``bytes_done`` counts verified files plus what is on disk of the others, so
 it grows within an attempt and goes back only when a partial file has to be discarded
 (``report.Reporter`` tells the server about such restarts).
+While files are fetched, the log says so: the model's size when it starts, a line with the percentage,
+speed and time left at most every ``progress.PROGRESS_INTERVAL`` seconds, and the time taken and mean
+speed when it is ready (or how far it got and when it is retried when it fails).
 ``HF_TOKEN`` is sent only to the Hub's own URLs (those of the manifest's repository and its origin),
 never to an artifact's foreign URL.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -34,11 +38,12 @@ from runtime.agent.cache import VerifiedFile, is_model_id
 from runtime.agent.download import CHUNK_SIZE, FileSpec, fetch_file
 from runtime.agent.errors import AgentError, DownloadError
 from runtime.agent.parts import adopt, resumable_size
+from runtime.agent.progress import PROGRESS_INTERVAL, ProgressLog, format_size
 from runtime.agent.shards import is_index, remote_size, shard_specs
 from runtime.agent.throughput import SpeedLimits
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     import httpx
 
@@ -94,13 +99,19 @@ class ModelSync:
         """Every file of the model, shards included, once it is ready."""
         self._origins = hub_origins(manifest)
         self._planning = False
+        self._log: ProgressLog | None = None
+        """The lines of the attempt that is fetching files; None while nothing needs fetching."""
         with contextlib.suppress(AgentError, OSError):  # what the cache holds, before the task runs
             self._note(self._expand(manifest_specs(manifest)))
 
+    def counts(self) -> tuple[int, int]:
+        """Bytes done and bytes in all (a file of unknown size counts what is on disk of it)."""
+        total = sum(size if size is not None else done for done, size in self.files.values())
+        return min(total, sum(done for done, _ in self.files.values())), total
+
     def report(self) -> HeartbeatModelReport:
         """The real state, as a report."""
-        total = sum(size if size is not None else done for done, size in self.files.values())
-        done = min(total, sum(done for done, _ in self.files.values()))
+        done, total = self.counts()
         return HeartbeatModelReport(
             model_id=self.model_id,
             state=self.state,
@@ -138,16 +149,26 @@ class ModelSync:
                 self.state = NodeModelState.failed
                 self.error = _sentence(problem)[:MAX_ERROR]
                 delay = backoff.delay(self.failures)
-                logger.warning("%s: %s; retrying in %.1f s", self.model_id, self.error, delay)
+                if self._log is not None:
+                    logger.warning("%s", self._log.failed(self.error, delay))
+                else:
+                    logger.warning("%s: %s; retrying in %.1f s", self.model_id, self.error, delay)
+                self._log = None
                 await asyncio.sleep(delay)
             else:
                 self.state, self.error, self.failures = NodeModelState.ready, None, 0
-                logger.info("%s: ready (%d bytes)", self.model_id, self.report().bytes_total)
+                done, _ = self.counts()
+                if self._log is not None:
+                    logger.info("%s", self._log.finished(self.syncer.clock(), done))
+                else:
+                    logger.info("%s: ready, %s (already in the cache)", self.model_id, format_size(done))
+                self._log = None
                 return
 
     async def _attempt(self) -> None:
         cache = self.syncer.cache
         specs = manifest_specs(self.manifest)
+        self._log = None
         self._planning = True  # pending while the plan is made: its sizes are not all known yet
         try:
             await self._fetch_all([spec for spec in specs if is_index(spec)])
@@ -156,6 +177,13 @@ class ModelSync:
             self._planning = False
         self.files = {}
         self._note(plan)
+        missing = [spec for spec in plan if cache.complete(self.model_id, spec) is None]
+        if missing:
+            done, total = self.counts()
+            self._log = ProgressLog(
+                self.model_id, now=self.syncer.clock(), done=done, total=total, interval=self.syncer.progress_interval
+            )
+            logger.info("%s", self._log.started(len(missing)))
         await self._fetch_all(plan)
         self.complete = tuple(plan)
         removed = cache.prune_model(self.model_id, [spec.name for spec in self.complete])
@@ -232,6 +260,8 @@ class ModelSync:
 
             def progress(done: int, size: int | None) -> None:
                 self.files[spec.name] = (done, size if size is not None else spec.size)
+                if self._log is not None and (line := self._log.update(syncer.clock(), *self.counts())):
+                    logger.info("%s", line)
 
             def verified(result: Fetched) -> None:
                 syncer.cache.record(self.model_id, spec.name, VerifiedFile(spec.url, result.size, result.sha256))
@@ -277,6 +307,8 @@ class Syncer:
         hf_token: str | None = None,
         backoff: Backoff | None = None,
         limits: SpeedLimits | None = None,
+        progress_interval: float = PROGRESS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Prepare; nothing runs until ``apply``.
 
@@ -289,6 +321,8 @@ class Syncer:
             backoff: Delays between attempts of a failing model (default: 1 s doubling to 60 s, with jitter).
             limits: The least a file server must send (default: ``SpeedLimits()``, 60 s read timeout and
                 10 KiB/s over 60 s); a transfer below them fails the attempt, and the backoff applies.
+            progress_interval: Seconds between two progress lines of one model (``progress.PROGRESS_INTERVAL``).
+            clock: Seconds of a monotonic clock, for the progress lines' speeds and durations.
         """
         self.cache = cache
         self.client = client
@@ -297,6 +331,8 @@ class Syncer:
         self.hf_token = hf_token
         self.backoff = backoff or Backoff()
         self.limits = limits or SpeedLimits()
+        self.progress_interval = progress_interval
+        self.clock = clock
         self.models: dict[str, ModelSync] = {}
 
     async def apply(self, desired: Sequence[ModelManifest]) -> None:

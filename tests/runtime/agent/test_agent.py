@@ -29,6 +29,7 @@ from runtime.agent.agent import Agent
 from runtime.agent.api import ServerClient
 from runtime.agent.backoff import Backoff
 from runtime.agent.cache import Cache
+from runtime.agent.command import configure_logging
 from runtime.agent.config import NodeConfig
 from runtime.agent.errors import Unauthorized
 from runtime.agent.report import RESYNC
@@ -355,3 +356,60 @@ async def test_a_dripping_file_server_makes_the_model_failed_with_the_reason_the
     assert second - first >= 1.0 + 0.5  # the window, then the backoff
     assert headers["range"].startswith("bytes=")  # the bytes that arrived were kept, and resumed from
     assert server.rejected("invalid_transition", "validation_error") == []
+
+
+@pytest.fixture
+def agent_logging():
+    """The logging ``modelhub node`` sets up (httpx's request lines silenced), undone after the test."""
+    httpx_logger = logging.getLogger("httpx")
+    level = httpx_logger.level
+    configure_logging("INFO")
+    yield
+    httpx_logger.setLevel(level)
+
+
+async def test_waiting_for_approval_says_how_once_then_reminds_rarely(hub, tmp_path, caplog, agent_logging):
+    caplog.set_level(logging.INFO)
+    server = StubServer(hub.url, auto_approve=False)
+    await server.start()
+    now = [1000.0]
+    async with agent_for(server, tmp_path / "cache") as agent:
+        agent.clock = lambda: now[0]
+        stop = asyncio.Event()
+        task = asyncio.create_task(agent.run(stop))
+        try:
+            await wait_for(lambda: len(server.rejected("forbidden")) >= 5)
+            waiting = [record.getMessage() for record in caplog.records if RUNTIME_ID in record.getMessage()]
+            assert len(waiting) == 1, waiting  # not one per heartbeat
+            assert "waiting for an administrator's approval" in waiting[0]
+            assert f"POST http://server.invalid/v0/nodes/{RUNTIME_ID}/approve with the admin token" in waiting[0]
+            assert "dashboard's Nodes view" in waiting[0]
+
+            now[0] += 59.0
+            count = len(server.heartbeats())
+            await wait_for(lambda: len(server.heartbeats()) >= count + 3)
+            assert "still waiting" not in caplog.text
+            now[0] += 1.0
+            await wait_for(lambda: "still waiting" in caplog.text)
+            count = len(server.heartbeats())
+            await wait_for(lambda: len(server.heartbeats()) >= count + 3)
+            assert caplog.text.count("still waiting") == 1
+            assert "still waiting for approval (for 1 min 00 s)" in caplog.text
+
+            await server.lifecycle.approve(RUNTIME_ID)
+            await wait_for(lambda: "was approved" in caplog.text)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+    assert f"node {RUNTIME_ID} was approved; it is online" in caplog.text
+    assert caplog.text.count("waiting for an administrator's approval") == 1
+    assert not [record for record in caplog.records if record.name.startswith("httpx")]
+    assert "HTTP Request" not in caplog.text
+
+
+def test_debug_keeps_httpx_request_lines(agent_logging):
+    configure_logging("DEBUG")
+    assert logging.getLogger("httpx").level == logging.WARNING  # set by the fixture's INFO, left alone by DEBUG
+    logging.getLogger("httpx").setLevel(logging.NOTSET)
+    configure_logging("DEBUG")
+    assert logging.getLogger("httpx").level == logging.NOTSET

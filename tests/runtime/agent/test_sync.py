@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any
 
@@ -401,3 +402,45 @@ async def test_an_artifact_whose_server_refuses_head_is_still_fetched(cache):
         await syncer.close()
     report = syncer.reports()[0]
     assert (report.bytes_done, report.bytes_total) == (1300, 1300)
+
+
+async def test_a_download_logs_its_size_progress_and_end(hub, cache, files, caplog):
+    caplog.set_level(logging.INFO, logger="runtime.agent")
+    syncer = await make_syncer(cache, files, progress_interval=0.0)  # a line at every piece written
+    await syncer.apply([manifest_of(TINY_A, hub.url)])
+    await wait_for(lambda: all_ready(syncer))
+    await syncer.close()
+    lines = [record.getMessage() for record in caplog.records if record.name == "runtime.agent.sync"]
+    assert lines[0] == "tiny-a: downloading 3.0 MiB (1 file to fetch)"
+    progress = [line for line in lines if " %)" in line]
+    assert len(progress) >= 3  # 3 MiB in pieces of 256 KiB
+    assert all(line.startswith("tiny-a: ") and " of 3.0 MiB (" in line for line in progress)
+    assert "(100.0 %)" in progress[-1]
+    assert any("MiB/s" in line or "KiB/s" in line for line in progress)
+    assert re.fullmatch(r"tiny-a: ready, 3\.0 MiB in [\d.]+ s \([\d.]+ [KM]iB/s on average\)", lines[-1])
+
+
+async def test_progress_lines_are_throttled_and_a_failure_says_when_it_is_retried(hub, cache, files, caplog):
+    caplog.set_level(logging.INFO, logger="runtime.agent")
+    syncer = await make_syncer(cache, files)  # the default interval: no progress line in a short download
+    await syncer.apply([manifest_of(TINY_B, hub.url), manifest_of(TINY_GATED, hub.url)])
+    await wait_for(lambda: states(syncer)["tiny-b"] == NodeModelState.ready)
+    await wait_for(lambda: "tiny-gated: failed at 0 B of" in caplog.text)
+    await syncer.close()
+    assert " %)" not in caplog.text
+    assert re.search(r"tiny-gated: failed at 0 B of 512\.0 KiB: .+; retrying in [\d.]+ s", caplog.text)
+
+
+async def test_a_model_already_in_the_cache_logs_ready_at_once(hub, cache, files, caplog):
+    syncer = await make_syncer(cache, files)
+    await syncer.apply([manifest_of(TINY_B, hub.url)])
+    await wait_for(lambda: all_ready(syncer))
+    await syncer.close()
+    caplog.set_level(logging.INFO, logger="runtime.agent")
+    caplog.clear()
+    again = await make_syncer(cache, files)
+    await again.apply([manifest_of(TINY_B, hub.url)])
+    await wait_for(lambda: all_ready(again))
+    await again.close()
+    assert "tiny-b: ready, 1.0 MiB (already in the cache)" in caplog.text
+    assert "downloading" not in caplog.text
