@@ -71,6 +71,10 @@ bench-events:
 bench-abuse:
     python bench/ws_abuse.py
 
+# Compression: the gzipped hub against the identity hub; the dashboard's first load on the wire (needs wrk)
+bench-compression: ui-build
+    python bench/compression.py
+
 # Dashboard: heartbeat-to-progress-bar latency in Chromium, first-load bytes and time to interactive
 bench-ui: ui-build
     python bench/ui_latency.py

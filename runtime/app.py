@@ -36,6 +36,7 @@ from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
 from runtime.lifecycle.controllers import NodesController
 from runtime.lifecycle.service import LifecycleService
+from runtime.openapi_docs import COMPONENTS as OPENAPI_COMPONENTS
 from runtime.openapi_docs import StrictStructSchemaPlugin
 from runtime.origins import Origins, parse_origins
 from runtime.path_guard import path_guard
@@ -163,7 +164,12 @@ def create_app(
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,  # the process configures logging (modelhub serve); an app never rewires the root logger
         openapi_config=OpenAPIConfig(
-            title="Model Hub", version=version("modelhub"), path="/schema", render_plugins=[api_docs()]
+            title="Model Hub",
+            version=version("modelhub"),
+            path="/schema",
+            render_plugins=[api_docs()],
+            components=OPENAPI_COMPONENTS,
+            create_examples=False,  # Litestar's are random, and break the schemas' own rules
         ),
         plugins=[StrictStructSchemaPlugin()],
         # Bodies over 1 KiB go out gzipped when the client accepts it (the hub: 18 KB -> ~3 KB); level 6,

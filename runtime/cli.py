@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     add_node_arguments(node)
     simulate = commands.add_parser("simulate", help="simulated nodes (no file I/O), for demos and load", add_help=False)
     simulate.add_argument("arguments", nargs=argparse.REMAINDER, help="see `modelhub simulate --help`")
+    for group in ("models", "nodes"):  # parsed by runtime/admin_cli/ (see `modelhub models --help`)
+        operator = commands.add_parser(group, help=f"the operator CLI for {group} over the HTTP API", add_help=False)
+        operator.add_argument("arguments", nargs=argparse.REMAINDER, help=f"see `modelhub {group} --help`")
     fake = commands.add_parser("fake-hub", help="an HF-compatible fake Hub for tests and demos (with fault injection)")
     fake.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     fake.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
@@ -158,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from runtime.simulator import simulate_main
 
         return simulate_main(argv[1:])
+    if argv[:1] in (["models"], ["nodes"]):  # the operator CLI parses its own arguments, like the simulator
+        from runtime.admin_cli import operator_main
+
+        return operator_main(argv)
     arguments = _parser().parse_args(argv)
     try:
         if arguments.command == "serve":

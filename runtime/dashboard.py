@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from litestar import MediaType, Response, Router, get
+from litestar import HttpMethod, MediaType, Response, Router, route
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -55,7 +55,13 @@ def dashboard_router(directory: Path) -> Router:
     """Routes for the views and the assets of the dashboard built into ``directory``."""
     index = directory / "index.html"
 
-    @get(list(VIEWS), include_in_schema=False, media_type=MediaType.HTML, sync_to_thread=False)
+    @route(
+        list(VIEWS),
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],  # HEAD: the GET's status and headers, no body
+        include_in_schema=False,
+        media_type=MediaType.HTML,
+        sync_to_thread=False,
+    )
     def view() -> Response[bytes]:
         try:
             page = index.read_bytes()

@@ -17,7 +17,7 @@ from litestar.datastructures import Cookie
 from generated.catalog import CATALOG_VERSION
 from generated.types import Role, Session
 from runtime.auth import COOKIE, presented_token
-from runtime.openapi_docs import ERRORS
+from runtime.openapi_docs import ERRORS, security_for
 
 COOKIE_PATH = "/ws"
 
@@ -28,12 +28,19 @@ class SessionController(Controller):
     path = "/v0/session"
     tags = ["session"]  # noqa: RUF012 - Litestar's own attribute
 
-    @get("", operation_id="getSession", roles=frozenset(Role), responses=ERRORS)
+    @get("", operation_id="getSession", roles=frozenset(Role), security=security_for(frozenset(Role)), responses=ERRORS)
     async def session(self, request: Request[Any, Any, Any]) -> Session:
         """The role of the token (any valid token may ask) and the server's catalog version."""
         return _session(request)
 
-    @post("", operation_id="signIn", roles=frozenset(Role), status_code=200, responses=ERRORS)
+    @post(
+        "",
+        operation_id="signIn",
+        roles=frozenset(Role),
+        security=security_for(frozenset(Role)),
+        status_code=200,
+        responses=ERRORS,
+    )
     async def sign_in(self, request: Request[Any, Any, Any]) -> Response[Session]:
         """The session, and the HttpOnly cookie that lets this browser's pages open the WebSocket."""
         token = presented_token(request.scope)

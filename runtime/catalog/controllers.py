@@ -9,7 +9,6 @@ import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
 from litestar.enums import ParamType
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIType, Operation, Schema
 from litestar.openapi.spec import Parameter as OpenAPIParameter
 from litestar.params import FromPath
@@ -29,7 +28,7 @@ from runtime.catalog.services import openai_model, openai_models
 from runtime.deps import Services
 from runtime.errors import AppClientError, ModelNotSupported
 from runtime.json_body import documented_body, read_json
-from runtime.openapi_docs import ERRORS
+from runtime.openapi_docs import BODY_ERRORS, ERRORS, security_for, spec
 from runtime.preencoded import PreEncoded, request_header
 
 _REGISTER = msgspec.json.Decoder(RegisterRequest)
@@ -69,32 +68,40 @@ class ModelsController(Controller):
         operation_id="listHub",
         operation_class=_HubOperation,
         roles=READ,
+        security=security_for(READ),
         summary="Every catalog model with its status, node counts, byte sums and Hugging Face stats",
-        responses={200: ResponseSpec(list[HubItem], description="The hub, in catalog order"), **ERRORS},
+        responses={200: spec(list[HubItem], "The hub, in catalog order"), **ERRORS},
+        uncompressed=True,  # it serves its own pre-compressed copy
     )
     async def hub(self, request: Request[Any, Any, Any]) -> ASGIApp:
-        """Serve the pre-encoded hub; ``If-None-Match`` with the current ETag gets 304.
+        """Serve the pre-encoded hub (gzipped once per change when accepted); the current ETag gets 304.
 
         The hot path: it reads its service and ``q`` from the request itself, since Litestar's
-        parameter parsing and dependency injection cost a fifth of the request.
+        parameter parsing and dependency injection cost a fifth of the request; and it keeps a
+        compressed copy next to the encoded one, since gzip per request would cost more than the rest.
         """
         services: Services = request.app.state.services
-        body, etag = services.hub.body(request.query_params.get("q"))
-        headers = ((b"etag", etag), (b"cache-control", b"no-cache"))
+        query = request.query_params.get("q")
+        gzipped = b"gzip" in (request_header(request.scope, b"accept-encoding") or b"")
+        body, etag = services.hub.gzipped(query) if gzipped else services.hub.body(query)
+        headers = [(b"etag", etag), (b"cache-control", b"no-cache"), (b"vary", b"accept-encoding")]
         if etag in (request_header(request.scope, b"if-none-match") or b""):
-            return PreEncoded(b"", status=304, headers=headers)
-        return PreEncoded(body, headers=headers)
+            return PreEncoded(b"", status=304, headers=tuple(headers))
+        if gzipped:
+            headers.append((b"content-encoding", b"gzip"))
+        return PreEncoded(body, headers=tuple(headers))
 
     @post(
         "/register",
         operation_id="registerModel",
         roles=ADMIN,
+        security=security_for(ADMIN),
         status_code=201,
         dependencies=documented_body(RegisterRequest),
         responses={
-            404: ResponseSpec(ErrorBody, description="model_not_supported"),
-            409: ResponseSpec(ErrorBody, description="already_registered"),
-            **ERRORS,
+            404: spec(ErrorBody, "model_not_supported"),
+            409: spec(ErrorBody, "already_registered"),
+            **BODY_ERRORS,
         },
     )
     async def register(self, request: Request[Any, Any, Any]) -> HubItem:
@@ -109,7 +116,8 @@ class ModelsController(Controller):
         "/{model_id:str}",
         operation_id="getModel",
         roles=READ,
-        responses={404: ResponseSpec(ErrorBody, description="model_not_supported"), **ERRORS},
+        security=security_for(READ),
+        responses={404: spec(ErrorBody, "model_not_supported"), **ERRORS},
     )
     async def detail(self, model_id: FromPath[str], services: NamedDependency[Services]) -> ModelDetail:
         """One catalog model: its hub item plus every node's report on it, by runtime id."""
@@ -121,8 +129,9 @@ class ModelsController(Controller):
         "/{model_id:str}",
         operation_id="deleteModel",
         roles=ADMIN,
+        security=security_for(ADMIN),
         status_code=204,
-        responses={404: ResponseSpec(ErrorBody, description="not_registered"), **ERRORS},
+        responses={404: spec(ErrorBody, "not_registered"), **ERRORS},
     )
     async def remove(self, model_id: FromPath[str], services: NamedDependency[Services]) -> None:
         """Unregister a model; nodes delete its files on their next heartbeat."""
@@ -132,7 +141,8 @@ class ModelsController(Controller):
         "",
         operation_id="listManifests",
         roles=NODE_OR_ADMIN,
-        responses={200: ResponseSpec(list[ModelManifest], description="Registered models with their files"), **ERRORS},
+        security=security_for(NODE_OR_ADMIN),
+        responses={200: spec(list[ModelManifest], "Registered models with their files"), **ERRORS},
     )
     async def manifests(self, services: NamedDependency[Services]) -> ASGIApp:
         """Every registered model with the files a node fetches."""
@@ -145,6 +155,7 @@ class OpenAIController(Controller):
     path = "/v1/models"
     tags = ["openai"]  # noqa: RUF012 - Litestar's own attribute
     opt = {"roles": READ}  # noqa: RUF012 - Litestar's own attribute
+    security = security_for(READ)
 
     @get("", operation_id="openaiListModels", responses=ERRORS)
     async def list_models(self, services: NamedDependency[Services]) -> OpenAiModelList:
@@ -154,7 +165,7 @@ class OpenAIController(Controller):
     @get(
         "/{model_id:str}",
         operation_id="openaiRetrieveModel",
-        responses={404: ResponseSpec(ErrorBody, description="model_not_found"), **ERRORS},
+        responses={404: spec(ErrorBody, "model_not_found"), **ERRORS},
     )
     async def retrieve(self, model_id: FromPath[str], services: NamedDependency[Services]) -> OpenAiModel:
         """One model, if it is ready on an online node."""

@@ -9,6 +9,7 @@ something it shows changes.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,7 @@ class HubCache:
         self._search = [" ".join((model.name, model.description, *model.tags)).casefold() for model in self.catalog]
         self._fragments = [self._encode(model) for model in self.catalog]
         self._bodies: dict[str, tuple[bytes, bytes]] = {}
+        self._gzipped: dict[bytes, tuple[bytes, bytes]] = {}  # identity ETag -> gzipped body and its ETag
         self._stale: set[str] = set()
         self._by_key: dict[Key, list[str]] = {}
         for model in self.catalog:
@@ -89,6 +91,7 @@ class HubCache:
         self._stale.update(model_ids)
         if len(self._stale) != before:
             self._bodies.clear()
+            self._gzipped.clear()
 
     def _refresh(self) -> None:
         for model_id in self._stale:
@@ -118,6 +121,20 @@ class HubCache:
             cached = (body, etag_of(body))
             if len(self._bodies) < 256:  # bounded: arbitrary queries must not grow memory
                 self._bodies[key] = cached
+        return cached
+
+    def gzipped(self, query: str | None = None) -> tuple[bytes, bytes]:
+        """``body`` gzipped (level 6), and that representation's own ETag; compressed once per change.
+
+        The hub is read far more often than it changes, so it is compressed once, not per request as
+        the compression middleware would.
+        """
+        body, etag = self.body(query)
+        cached = self._gzipped.get(etag)
+        if cached is None:
+            cached = (gzip.compress(body, compresslevel=6, mtime=0), etag[:-1] + b'-gzip"')
+            if len(self._gzipped) < 256:
+                self._gzipped[etag] = cached
         return cached
 
     def fragment(self, model_id: str) -> bytes:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, MediaType, Request, Response, get
+from litestar import Controller, HttpMethod, MediaType, Request, Response, get, route
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime.deps import Services
+from runtime.openapi_docs import per_method, spec
 
 #: Litestar adds the charset of a text/* type itself.
 _PROMETHEUS = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
@@ -22,7 +22,12 @@ class HealthController(Controller):
     path = "/"
     tags = ["health"]  # noqa: RUF012 - Litestar's own attribute
 
-    @get("/healthz", operation_id="healthz", media_type=MediaType.JSON)
+    @route(
+        "/healthz",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],  # HEAD: the GET's status and headers, no body
+        operation_id=per_method("healthz"),
+        media_type=MediaType.JSON,
+    )
     async def healthz(self) -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
@@ -31,8 +36,8 @@ class HealthController(Controller):
         "/readyz",
         operation_id="readyz",
         responses={
-            200: ResponseSpec(dict[str, Any], description="Ready: status, checks (each `ok`) and details"),
-            503: ResponseSpec(dict[str, Any], description="Not ready: the checks say which dependency failed"),
+            200: spec(dict[str, Any], "Ready: status, checks (each `ok`) and details"),
+            503: spec(dict[str, Any], "Not ready: the checks say which dependency failed"),
         },
     )
     async def readyz(self, request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Response[bytes]:

@@ -7,7 +7,6 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.types import ASGIApp
 
@@ -15,7 +14,7 @@ from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeD
 from runtime.auth import ADMIN, NODE, READ
 from runtime.deps import Services
 from runtime.json_body import documented_body, read_json
-from runtime.openapi_docs import ERRORS
+from runtime.openapi_docs import BODY_ERRORS, ERRORS, security_for, spec
 from runtime.preencoded import PreEncoded
 
 _HEARTBEAT = msgspec.json.Decoder(Heartbeat)
@@ -24,9 +23,10 @@ _REGISTRATION = msgspec.json.Decoder(NodeRegistration)
 
 _ERRORS = {
     **ERRORS,
-    403: ResponseSpec(ErrorBody, description="A token of the wrong kind, or a node still pending (forbidden)"),
-    404: ResponseSpec(ErrorBody, description="node_not_found"),
+    403: spec(ErrorBody, "A token of the wrong kind, or a node still pending (forbidden)"),
+    404: spec(ErrorBody, "node_not_found"),
 }
+_BODY_ERRORS = {**BODY_ERRORS, **_ERRORS}
 
 
 class NodesController(Controller):
@@ -39,9 +39,10 @@ class NodesController(Controller):
         "",
         operation_id="registerNode",
         roles=NODE,
+        security=security_for(NODE),
         status_code=201,
         dependencies=documented_body(NodeRegistration),
-        responses={200: ResponseSpec(Node, description="A known node: its details were updated"), **_ERRORS},
+        responses={200: spec(Node, "A known node: its details were updated"), **_BODY_ERRORS},
     )
     async def register(self, request: Request[Any, Any, Any]) -> Response[Node]:
         """Register a node: pending until approved (registering at once with auto-approve)."""
@@ -53,8 +54,9 @@ class NodesController(Controller):
         "/{runtime_id:str}/approve",
         operation_id="approveNode",
         roles=ADMIN,
+        security=security_for(ADMIN),
         status_code=200,
-        responses={409: ResponseSpec(ErrorBody, description="invalid_transition: not pending"), **_ERRORS},
+        responses={409: spec(ErrorBody, "invalid_transition: not pending"), **_ERRORS},
     )
     async def approve(self, runtime_id: FromPath[str], services: NamedDependency[Services]) -> Node:
         """Approve a pending node."""
@@ -64,13 +66,14 @@ class NodesController(Controller):
         "/{runtime_id:str}/heartbeat",
         operation_id="nodeHeartbeat",
         roles=NODE,
+        security=security_for(NODE),
         uncompressed=True,  # the hot path: see compression_config in runtime/app.py
         status_code=200,
         dependencies=documented_body(Heartbeat),
         responses={
-            200: ResponseSpec(HeartbeatResponse, description="The node's status and the desired models"),
-            409: ResponseSpec(ErrorBody, description="invalid_transition: a report goes backwards"),
-            **_ERRORS,
+            200: spec(HeartbeatResponse, "The node's status and the desired models"),
+            409: spec(ErrorBody, "invalid_transition: a report goes backwards"),
+            **_BODY_ERRORS,
         },
     )
     async def heartbeat(self, request: Request[Any, Any, Any]) -> ASGIApp:
@@ -85,17 +88,24 @@ class NodesController(Controller):
         status = await services.lifecycle.heartbeat(request.path_params["runtime_id"], data)
         return PreEncoded(b'{"status":"' + status.value.encode() + b'","models":' + services.manifests.encoded + b"}")
 
-    @get("", operation_id="listNodes", roles=READ, responses=_ERRORS)
+    @get("", operation_id="listNodes", roles=READ, security=security_for(READ), responses=_ERRORS)
     async def list_nodes(self, services: NamedDependency[Services]) -> list[Node]:
         """Every node with its status and metrics."""
         return services.lifecycle.nodes()
 
-    @get("/{runtime_id:str}", operation_id="getNode", roles=READ, responses=_ERRORS)
+    @get("/{runtime_id:str}", operation_id="getNode", roles=READ, security=security_for(READ), responses=_ERRORS)
     async def detail(self, runtime_id: FromPath[str], services: NamedDependency[Services]) -> NodeDetail:
         """One node with its report on each model, by model id."""
         return services.lifecycle.node_detail(runtime_id)
 
-    @delete("/{runtime_id:str}", operation_id="deleteNode", roles=ADMIN, status_code=204, responses=_ERRORS)
+    @delete(
+        "/{runtime_id:str}",
+        operation_id="deleteNode",
+        roles=ADMIN,
+        security=security_for(ADMIN),
+        status_code=204,
+        responses=_ERRORS,
+    )
     async def remove(self, runtime_id: FromPath[str], services: NamedDependency[Services]) -> None:
         """Forget a node and its reports."""
         await services.lifecycle.delete_node(runtime_id)

@@ -671,11 +671,17 @@ def test_large_answers_are_gzipped_when_accepted_and_etags_still_work(client):
     zipped = client.get("/v0/models/hub", headers={**READ, "Accept-Encoding": "gzip"})
     assert zipped.headers["content-encoding"] == "gzip"
     assert int(zipped.headers["content-length"]) < len(plain.content) / 3
-    assert zipped.json() == plain.json()  # httpx decodes it
+    assert zipped.content == plain.content  # httpx decodes it: the same bytes
+    assert zipped.headers["etag"] != plain.headers["etag"]  # another representation, another ETag
+    assert zipped.headers["vary"].lower() == "accept-encoding"
     again = client.get(
         "/v0/models/hub", headers={**READ, "Accept-Encoding": "gzip", "If-None-Match": zipped.headers["etag"]}
     )
     assert again.status_code == 304
+    client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)  # a change: compressed anew
+    changed = client.get("/v0/models/hub", headers={**READ, "Accept-Encoding": "gzip"})
+    assert changed.headers["etag"] != zipped.headers["etag"]
+    assert next(item for item in changed.json() if item["id"] == QWEN)["status"] == "registered"
     small = client.get("/healthz", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in small.headers  # under 1 KiB: not worth it
 

@@ -307,6 +307,7 @@ LEAKY = [
 @pytest.mark.parametrize("handler", LEAKY)
 async def test_token_never_in_reason_or_logs(handler: Handler, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # whatever another test left the httpx logger at
     outcome = await call(handler, token=TOKEN)
     if isinstance(outcome, Failed):
         assert TOKEN not in outcome.reason
@@ -322,6 +323,7 @@ async def test_token_never_in_reason_or_logs(handler: Handler, caplog: pytest.Lo
 async def test_httpx_request_log_is_captured_without_the_token(status: int, caplog: pytest.LogCaptureFixture) -> None:
     # httpx logs every request at INFO; the check above would be vacuous if its records were not captured.
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # whatever another test left the httpx logger at
     await call(respond(status, JSON, BODY), token=TOKEN)
     httpx_records = [record for record in caplog.records if record.name.startswith("httpx")]
     assert any("/api/models/org/model" in record.getMessage() for record in httpx_records)
@@ -330,6 +332,7 @@ async def test_httpx_request_log_is_captured_without_the_token(status: int, capl
 
 async def test_token_not_in_redirect_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # whatever another test left the httpx logger at
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/api/models/org/old":
