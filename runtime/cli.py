@@ -8,13 +8,14 @@ arguments print one line each and exit 2; users never see a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import gc
 import logging
-import secrets
+import socket
 import sys
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr, ValidationError
+from pydantic import ValidationError
 
 from runtime.agent.command import add_node_arguments, run_node_command
 from runtime.settings import Settings
@@ -65,18 +66,22 @@ def _variable(location: tuple[int | str, ...]) -> str:
     return "MODELHUB_" + "_".join(str(part) for part in location).upper()
 
 
-def with_dev_tokens(settings: Settings) -> tuple[Settings, dict[str, str]]:
-    """Fill in any missing token with a random one; return the settings and the generated tokens."""
-    generated = {}
-    updates = {}
-    for field in ("admin_token", "node_token", "read_token"):
-        if getattr(settings, field) is None:
-            token = secrets.token_urlsafe(24)
-            while not token[0].isalnum():  # `--token -x…` would read as an option
-                token = secrets.token_urlsafe(24)
-            generated[f"MODELHUB_{field.upper()}"] = token
-            updates[field] = SecretStr(token)
-    return settings.model_copy(update=updates), generated
+def _port_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port`` (taken, or not an address of this machine), or None."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        return f"cannot listen on {host}:{port}: {error.strerror or error}"
+    family, kind, protocol, _, address = infos[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a closing socket is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use (another modelhub serve?); choose one with --port"
+            return f"cannot listen on {host}:{port}: {error.strerror or error}"
+    return None
 
 
 def _freeze_startup_heap() -> None:
@@ -94,6 +99,10 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     settings = _load_settings()
     if settings is None:
         return 2
+    problem = _port_problem(host, port)  # first: before tokens are printed, a database is touched or a file claimed
+    if problem is not None:
+        print(f"modelhub serve: {problem}", file=sys.stderr)
+        return 2
     import asyncio
 
     from runtime.db.reachable import database_problem
@@ -109,9 +118,11 @@ def serve(host: str, port: int, *, dev: bool) -> int:
         print(f"modelhub serve: {problem}", file=sys.stderr)
         return 2
     if dev:
+        from runtime.dev_tokens import tokens_file, with_dev_tokens
+
         settings, generated = with_dev_tokens(settings)
         if generated:
-            print("Development tokens (shown once; set them in the environment to keep them):")
+            print(f"Development tokens (kept in {tokens_file(settings.database_url)}; the environment overrides them):")
             for name, token in generated.items():
                 print(f"  {name}={token}")
     missing = [

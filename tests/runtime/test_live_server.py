@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -144,10 +145,45 @@ def test_concurrent_conflicting_registrations_have_exactly_one_winner(tmp_path):
         assert next(item for item in hub if item["id"] == QWEN)["status"] == "available"
 
 
-def test_generated_tokens_never_start_with_a_dash():
-    from runtime.cli import with_dev_tokens
+def test_generated_tokens_never_start_with_a_dash(tmp_path):
+    from runtime.dev_tokens import new_token, with_dev_tokens
     from runtime.settings import Settings
 
-    for _ in range(300):  # token_urlsafe starts with "-" about once in 64
-        _, generated = with_dev_tokens(Settings(admin_token=None, node_token=None, read_token=None))
-        assert all(token[0].isalnum() for token in generated.values()), generated
+    assert all(new_token()[0].isalnum() for _ in range(300))  # token_urlsafe starts with "-" about once in 64
+    settings = Settings(admin_token=None, node_token=None, read_token=None)
+    _, generated = with_dev_tokens(settings, tmp_path / "dev-tokens.json")
+    assert all(token[0].isalnum() for token in generated.values()), generated
+
+
+def test_dev_tokens_are_kept_owner_only_and_reused_and_the_environment_wins(tmp_path):
+    from runtime.dev_tokens import with_dev_tokens
+    from runtime.settings import Settings
+
+    path = tmp_path / "data" / "dev-tokens.json"
+    _, first = with_dev_tokens(Settings(admin_token=None, node_token=None, read_token=None), path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    _, second = with_dev_tokens(Settings(admin_token=None, node_token=None, read_token=None), path)
+    assert second == first  # a restart keeps the tokens nodes were started with
+    settings, third = with_dev_tokens(
+        Settings(admin_token="from-the-env-token", node_token=None, read_token=None), path
+    )
+    assert "MODELHUB_ADMIN_TOKEN" not in third
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "from-the-env-token"
+
+
+def test_serve_on_a_port_in_use_says_so_before_anything_else(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        database = tmp_path / "never.db"
+        result = _modelhub(
+            "serve", "--dev", "--port", str(port), MODELHUB_DATABASE_URL=f"sqlite+aiosqlite:///{database}"
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"modelhub serve: port {port} on 127.0.0.1 is already in use " + (
+        "(another modelhub serve?); choose one with --port"
+    )
+    assert "TOKEN" not in result.stdout  # no tokens printed
+    assert not database.exists()  # and no database touched
