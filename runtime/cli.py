@@ -105,7 +105,7 @@ def serve(host: str, port: int, *, dev: bool) -> int:
         return 2
     import asyncio
 
-    from runtime.db.reachable import database_problem
+    from runtime.db.reachable import database_problem, redis_problem
     from runtime.db.single_process import SqliteInUse, claim_sqlite_file
 
     try:
@@ -113,7 +113,7 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     except SqliteInUse as error:
         print(f"modelhub serve: {error}", file=sys.stderr)
         return 2
-    problem = asyncio.run(database_problem(settings.database_url))
+    problem = asyncio.run(database_problem(settings.database_url)) or redis_problem(settings.redis_url)
     if problem is not None:
         print(f"modelhub serve: {problem}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Can the server use its database? Asked once at start-up, so a wrong URL is one line, not a traceback.
+"""Can the server use its database and its Redis? Asked once at start-up: a wrong URL is one line, not a traceback.
 
 A misspelt driver (``sqlite+aiosqlit://``), a malformed URL, a PostgreSQL that refuses the connection or
 the role: ``modelhub serve`` exits 2 naming ``MODELHUB_DATABASE_URL`` with the URL (its password hidden)
@@ -8,6 +8,7 @@ and the reason, before it prints tokens or binds its port.
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
@@ -15,7 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from runtime.db.sql import create_parent_directory, make_engine
 
-__all__ = ["database_problem"]
+__all__ = ["database_problem", "redis_problem"]
 
 TIMEOUT = 10.0
 """Seconds to wait for the first connection."""
@@ -47,4 +48,26 @@ async def database_problem(url: str) -> str | None:
         return f"cannot reach the database at MODELHUB_DATABASE_URL={_shown(url)} ({type(error).__name__}: {detail})"
     finally:
         await engine.dispose()
+    return None
+
+
+def redis_problem(url: str | None) -> str | None:
+    """Why the Redis at ``url`` cannot carry events, in one sentence; None when it answers PING (or no URL is set)."""
+    if url is None:
+        return None
+    import redis  # only when events go through Redis
+
+    parts = urlsplit(url)
+    shown = url
+    if parts.password:
+        shown = urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, ValueError, OSError) as error:
+        detail = str(error).splitlines()[0] if str(error) else ""
+        return f"cannot reach Redis at MODELHUB_REDIS_URL={shown} ({type(error).__name__}: {detail})"
     return None

@@ -43,3 +43,27 @@ def test_serve_refuses_a_database_it_cannot_use_in_one_line(tmp_path, url, expec
     assert expected in lines[0]
     assert "MODELHUB_DATABASE_URL" in lines[0]
     assert "s3cret-pw" not in completed.stderr
+
+
+def test_serve_refuses_a_redis_it_cannot_reach_in_one_line(tmp_path):
+    environment = {
+        **os.environ,
+        "MODELHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        "MODELHUB_REDIS_URL": f"redis://:s3cret-pw@127.0.0.1:{free_port()}/0",
+        "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MODELHUB_NODE_TOKEN": NODE_TOKEN,
+        "HF_HUB_OFFLINE": "1",
+    }
+    completed = subprocess.run(
+        [sys.executable, "-m", "runtime", "serve", "--port", str(free_port())],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 2, completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert "cannot reach Redis at MODELHUB_REDIS_URL=" in lines[0]
+    assert "s3cret-pw" not in completed.stderr
