@@ -8,6 +8,7 @@ import {
   patchNodeModel,
   patchNodeStatus,
   replaceHubItem,
+  replaceNode,
   sortRows,
 } from "./patches";
 
@@ -157,5 +158,17 @@ describe("patchNodeStatus", () => {
     const next = patchNodeStatus(nodes, { runtime_id: "n1", status: "online", synced: false });
     expect(next?.map((n) => n.synced)).toEqual([false, true]);
     expect(next?.[1]).toBe(nodes[1]);
+  });
+});
+
+describe("replaceNode", () => {
+  const node = { runtime_id: "n1", machine_name: "a", synced: false, metrics: {}, metrics_stale: false, last_heartbeat_at: null };
+  it("takes the approve answer over a pending node", () => {
+    const next = replaceNode([{ ...node, status: "pending" }], { ...node, status: "registering" });
+    expect(next[0]?.status).toBe("registering");
+  });
+  it("keeps a status the socket brought while the answer was on its way", () => {
+    const next = replaceNode([{ ...node, status: "online" }], { ...node, status: "registering" });
+    expect(next[0]?.status).toBe("online");
   });
 });

@@ -142,9 +142,15 @@ export function patchNodeDetailStatus(
   return { ...detail, status: event.status, synced: event.synced };
 }
 
-/** The node list with `node` in place of the node of the same id (an approve answer). */
+/**
+ * The node list with an approve answer applied: it replaces the node only while the list still shows it
+ * pending. The node may heartbeat before the answer is read, and the socket's `online` must not be
+ * overwritten by the answer's older `registering`.
+ */
 export function replaceNode(nodes: ReadonlyArray<Node>, node: Node): Node[] {
-  return nodes.map((old) => (old.runtime_id === node.runtime_id ? { ...old, ...node } : old));
+  return nodes.map((old) =>
+    old.runtime_id === node.runtime_id && old.status === "pending" ? { ...old, ...node } : old,
+  );
 }
 
 export function removeNode(nodes: ReadonlyArray<Node>, runtimeId: string): Node[] {
