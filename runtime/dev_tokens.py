@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+
+from runtime.db.sql import sqlite_file_of
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
@@ -36,13 +36,8 @@ def new_token() -> str:
 
 def tokens_file(database_url: str) -> Path:
     """Where ``--dev`` keeps its tokens: beside the SQLite file, else under ``./data``."""
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        return Path("data") / "dev-tokens.json"
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).parent / "dev-tokens.json"
-    return Path("data") / "dev-tokens.json"
+    database = sqlite_file_of(database_url)
+    return (database.parent if database is not None else Path("data")) / "dev-tokens.json"
 
 
 def with_dev_tokens(settings: Settings, path: Path | None = None) -> tuple[Settings, dict[str, str]]:

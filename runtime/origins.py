@@ -24,7 +24,7 @@ __all__ = ["Origins", "parse_origins"]
 
 def parse_origins(value: str) -> frozenset[str]:
     """``MODELHUB_ALLOWED_ORIGINS``: comma-separated origins such as ``https://ops.example.com``."""
-    return frozenset(_normal(part) for part in value.split(",") if part.strip())
+    return frozenset(part for part in value.split(",") if part.strip())  # Origins normalises them
 
 
 def _normal(origin: str) -> str:

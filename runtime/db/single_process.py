@@ -15,8 +15,7 @@ import socket
 from datetime import UTC, datetime
 from typing import IO
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from runtime.db.sql import create_parent_directory, sqlite_file_of
 
 __all__ = ["SqliteInUse", "claim_sqlite_file"]
 
@@ -31,14 +30,11 @@ def claim_sqlite_file(database_url: str) -> IO[str] | None:
     Keep the returned file open as long as the server runs. Raises ``SqliteInUse`` when another
     process holds it.
     """
-    try:
-        url = make_url(database_url)
-    except ArgumentError:
-        return None  # not a URL at all: the database check names the problem
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+    path = sqlite_file_of(database_url)
+    if path is None:
         return None
-    database = os.path.abspath(url.database)
-    os.makedirs(os.path.dirname(database), exist_ok=True)
+    create_parent_directory(database_url)
+    database = os.path.abspath(path)
     lock = open(f"{database}.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held until the process exits
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -35,7 +35,7 @@ from alembic.config import Config
 from sqlalchemy import delete, event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
     from runtime.db.tables import Base
 
-__all__ = ["MIGRATIONS", "SqlStore", "alembic_config", "create_parent_directory", "make_engine"]
+__all__ = ["MIGRATIONS", "SqlStore", "alembic_config", "create_parent_directory", "make_engine", "sqlite_file_of"]
 
 #: The Alembic environment (env.py and versions/).
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
@@ -102,9 +102,18 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def sqlite_file_of(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for an in-memory one, another database or no URL at all."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    return _sqlite_file(parsed) if parsed.get_backend_name() == "sqlite" else None
+
+
 def create_parent_directory(url: str) -> None:
     """Create the directory of a SQLite database file if it is missing (other URLs: nothing)."""
-    path = _sqlite_file(make_url(url))
+    path = sqlite_file_of(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
 

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from typing import TYPE_CHECKING
 
 import httpx
 
-from tests.runtime.conftest import ADMIN_TOKEN, NODE_TOKEN, READ_TOKEN, free_port, live_server
+if TYPE_CHECKING:
+    import subprocess
+
+from tests.runtime.conftest import ADMIN_TOKEN, NODE_TOKEN, READ_TOKEN, free_port, live_server, run_modelhub
 
 
 def second_server(tmp_path) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "MODELHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
-        "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
-        "MODELHUB_NODE_TOKEN": NODE_TOKEN,
-        "MODELHUB_READ_TOKEN": READ_TOKEN,
-        "HF_HUB_OFFLINE": "1",
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "runtime", "serve", "--port", str(free_port())],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return run_modelhub(
+        "serve",
+        "--port",
+        str(free_port()),
+        MODELHUB_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
+        MODELHUB_ADMIN_TOKEN=ADMIN_TOKEN,
+        MODELHUB_NODE_TOKEN=NODE_TOKEN,
+        MODELHUB_READ_TOKEN=READ_TOKEN,
+        HF_HUB_OFFLINE="1",
     )
 
 

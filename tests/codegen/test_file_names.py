@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from codegen import rules, schemas, validate_text
+from tests.codegen.test_rules import BASELINE
 from tests.conftest import ROOT
 
 if TYPE_CHECKING:
@@ -24,18 +25,7 @@ if TYPE_CHECKING:
 
 SCHEMA = schemas.load(ROOT / "schema").catalog
 
-ENTRY = {
-    "id": "base",
-    "name": "Base",
-    "description": "Baseline.",
-    "repo": "example/Base-GGUF",
-    "recommended_filename": "base.gguf",
-    "size_bytes": 100,
-    "required_memory_bytes": 150,
-    "tags": [],
-    "capabilities": ["TextGeneration"],
-    "format": "gguf",
-}
+ENTRY = BASELINE  # the valid entry the rule tests start from
 
 OUTSIDE = "does not match ^(?!/)(?!.*(^|/)\\.\\.(/|$))[^\\\\]+$"
 

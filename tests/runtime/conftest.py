@@ -60,6 +60,19 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def run_modelhub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m runtime ARGS`` to the end, with ``env`` and none of this process's MODELHUB_ variables."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
+    return subprocess.run(
+        [sys.executable, "-m", "runtime", *args],
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
 @contextmanager
 def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`modelhub serve` in a subprocess on a free loopback port; yields its base URL and process."""

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,7 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from runtime.app import create_app
-from tests.runtime.conftest import ADMIN, NODE, READ, READ_TOKEN, live_server, make_settings
+from tests.runtime.conftest import ADMIN, NODE, READ, READ_TOKEN, live_server, make_settings, run_modelhub
 
 QWEN = "qwen3-0.6b"
 
@@ -80,27 +77,17 @@ def test_the_official_openai_client_lists_and_retrieves_ready_models(tmp_path):
             openai.OpenAI(base_url=f"{base}/v1", api_key="wrong", max_retries=0).models.list()
 
 
-def _modelhub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
-    return subprocess.run(
-        [sys.executable, "-m", "runtime", *args],
-        env={**environment, **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-
-
 def test_serve_refuses_to_start_without_tokens():
-    result = _modelhub("serve", "--port", "1")
+    result = run_modelhub("serve", "--port", "1")
     assert result.returncode == 2
     assert "MODELHUB_ADMIN_TOKEN and MODELHUB_NODE_TOKEN must be set" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_serve_reports_bad_settings_in_one_line_each():
-    result = _modelhub("serve", MODELHUB_NODE_OFFLINE_AFTER="soon", MODELHUB_ADMIN_TOKEN="a", MODELHUB_NODE_TOKEN="n")
+    result = run_modelhub(
+        "serve", MODELHUB_NODE_OFFLINE_AFTER="soon", MODELHUB_ADMIN_TOKEN="a", MODELHUB_NODE_TOKEN="n"
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("modelhub: MODELHUB_NODE_OFFLINE_AFTER='soon':")
     assert "Traceback" not in result.stderr
@@ -108,10 +95,10 @@ def test_serve_reports_bad_settings_in_one_line_each():
 
 def test_bad_settings_name_the_variable_as_the_user_spells_it_and_empty_means_unset():
     tokens = {"MODELHUB_ADMIN_TOKEN": "a" * 16, "MODELHUB_NODE_TOKEN": "n" * 16}
-    result = _modelhub("serve", HF_HUB_OFFLINE="maybe", **tokens)
+    result = run_modelhub("serve", HF_HUB_OFFLINE="maybe", **tokens)
     assert result.returncode == 2
     assert result.stderr.startswith("modelhub: HF_HUB_OFFLINE='maybe':"), result.stderr
-    empty = _modelhub("serve", HF_HUB_OFFLINE="", MODELHUB_NODE_OFFLINE_AFTER="soon", **tokens)
+    empty = run_modelhub("serve", HF_HUB_OFFLINE="", MODELHUB_NODE_OFFLINE_AFTER="soon", **tokens)
     assert "HF_HUB_OFFLINE" not in empty.stderr  # empty is unset, as docker-compose writes it
 
 
@@ -178,7 +165,7 @@ def test_serve_on_a_port_in_use_says_so_before_anything_else(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         database = tmp_path / "never.db"
-        result = _modelhub(
+        result = run_modelhub(
             "serve", "--dev", "--port", str(port), MODELHUB_DATABASE_URL=f"sqlite+aiosqlite:///{database}"
         )
     assert result.returncode == 2
