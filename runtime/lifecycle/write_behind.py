@@ -14,8 +14,9 @@ restart loses at most ``checkpoint`` seconds of byte counts that the nodes re-re
 ``flush(everything=True)`` (at shutdown) writes both.
 
 A batch the database refuses while it answers ``ping`` is stored row by row, and only the rows it
-refuses are dropped, with an error in the log: one bad row never blocks every node's reports. A
-database that does not answer keeps everything dirty for the next flush.
+refuses for what they hold are dropped, with an error in the log: one bad row never blocks every
+node's reports. A database that does not answer (at the batch, or at any row of the row-by-row
+pass: it may go away between the two) keeps every row not yet stored dirty for the next flush.
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from runtime.db import NodeModelRecord, NodeRecord
+from runtime.errors import DatabaseUnavailable
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from runtime.db import NodeModelRecord, NodeRecord, Store
+    from runtime.db import Store
 
 __all__ = ["WriteBehind"]
 
@@ -108,12 +112,19 @@ class WriteBehind:
                 return
             try:
                 await self.store.save_reports(nodes, reports)
-            except Exception:
+            except Exception as error:
                 if not await self._reachable():
                     self._nodes |= taken_nodes  # the database is away: everything waits for the next flush
                     self._reports |= taken_reports
                     raise
-                await self._one_by_one(nodes, reports)
+                left = await self._one_by_one(nodes, reports)
+                self._nodes |= {record.runtime_id for record in left if isinstance(record, NodeRecord)}
+                self._reports |= {
+                    (record.runtime_id, record.model_id) for record in left if isinstance(record, NodeModelRecord)
+                }
+                if left:
+                    waiting = len(left)
+                    raise DatabaseUnavailable(f"The database went away with {waiting} rows to store.") from error
             except BaseException:
                 self._nodes |= taken_nodes
                 self._reports |= taken_reports
@@ -126,26 +137,36 @@ class WriteBehind:
             return False
         return True
 
-    async def _one_by_one(self, nodes: list[NodeRecord], reports: list[NodeModelRecord]) -> None:
-        """The database answers but refused the batch: store each row alone, and drop (and log) only those it refuses.
+    async def _one_by_one(
+        self, nodes: list[NodeRecord], reports: list[NodeModelRecord]
+    ) -> list[NodeRecord | NodeModelRecord]:
+        """The database answers but refused the batch: store each row alone; return the rows still to store.
 
-        One row the database cannot take must never keep every other node's reports from being stored.
+        One row the database cannot take for what it holds is dropped (and logged): it must never keep
+        every other node's reports from being stored. A row refused because the database is away
+        (``DatabaseUnavailable``: gone, locked, timed out) is not that row's fault: it and every row
+        after it are returned, to stay dirty.
         """
-        for record in nodes:
+        rows: list[NodeRecord | NodeModelRecord] = [*nodes, *reports]  # nodes first: the reports' foreign key
+        for position, row in enumerate(rows):
             try:
-                await self.store.save_reports([record], [])
+                if isinstance(row, NodeRecord):
+                    await self.store.save_reports([row], [])
+                else:
+                    await self.store.save_reports([], [row])
+            except DatabaseUnavailable:
+                return rows[position:]
             except Exception as error:
-                logger.error("could not store node %s (%s); its row is dropped", record.runtime_id, _reason(error))
-        for report in reports:
-            try:
-                await self.store.save_reports([], [report])
-            except Exception as error:
-                logger.error(
-                    "could not store the report of node %s on %s (%s); it is dropped",
-                    report.runtime_id,
-                    report.model_id,
-                    _reason(error),
-                )
+                if isinstance(row, NodeRecord):
+                    logger.error("could not store node %s (%s); its row is dropped", row.runtime_id, _reason(error))
+                else:
+                    logger.error(
+                        "could not store the report of node %s on %s (%s); it is dropped",
+                        row.runtime_id,
+                        row.model_id,
+                        _reason(error),
+                    )
+        return []
 
 
 def _reason(error: Exception) -> str:

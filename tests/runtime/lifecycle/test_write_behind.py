@@ -8,6 +8,7 @@ import pytest
 
 from generated.types import NodeModelState, NodeStatus
 from runtime.db import NodeModelRecord, NodeRecord
+from runtime.errors import DatabaseUnavailable
 from runtime.lifecycle.write_behind import WriteBehind
 from tests.runtime.fakes import MemoryStore
 
@@ -156,3 +157,43 @@ async def test_a_row_the_database_refuses_does_not_keep_the_others_from_being_st
         await writes.flush(NODES.get, lambda rid, mid: poisoned.get((rid, mid)))
     finally:
         await store.close()
+
+
+class GoesAwayMidway(Batches):
+    """Refuses the batch while it still answers ping, then is unreachable for the row-by-row pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def save_reports(self, nodes: list[NodeRecord], node_models: list[NodeModelRecord]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ValueError("this batch holds something the database refuses")
+        if self.calls == 2:
+            await super().save_reports(nodes, node_models)  # the first row goes in
+            return
+        if self.calls == 3:
+            raise DatabaseUnavailable("The database cannot be reached; try again shortly.")
+        await super().save_reports(nodes, node_models)
+
+
+@pytest.mark.asyncio
+async def test_rows_refused_because_the_database_went_away_stay_dirty(clock, caplog):
+    """A row refused with DatabaseUnavailable is not that row's fault: it and the rows after it wait, none dropped."""
+    store = GoesAwayMidway()
+    store.nodes.update(NODES)
+    writes = WriteBehind(store, checkpoint=10.0, monotonic=clock)
+    writes.node("n1")
+    writes.report("n1", "m")
+    writes.report("n2", "m")
+    with pytest.raises(DatabaseUnavailable):
+        await flush(writes)
+    assert "dropped" not in caplog.text
+    stored_first = store.batches[0]
+    await flush(writes)  # the database is back: the batch of what was left
+    assert store.batches[0] == stored_first
+    stored = {key for _, reports in store.batches for key in reports} | {
+        (rid, "node") for nodes, _ in store.batches for rid in nodes
+    }
+    assert stored == {("n1", "node"), ("n1", "m"), ("n2", "m")}
