@@ -3,7 +3,9 @@
 The tests of this module share one stack (``conftest.py``) and run in file order: sign in, approve the
 simulated node, register a model and watch it download, register a second one while the first stays ready,
 delete the first, stop the node, then the read-only role,
-a bad token and a phone-sized window. Each test that needs an earlier one's effect makes sure of it over
+a bad token and a phone-sized window; then the operators' asks: the hub's filter and sort in the URL, the
+empty result, Unregister on a hub card, the pending node's waiting line, the offline marker on per-node rows and
+the sign-in page's token hint. Each test that needs an earlier one's effect makes sure of it over
 HTTP first, so any single test also runs alone.
 
 "Live, without a reload" is checked two ways: ``window.__noReload`` set after sign-in is still there at the
@@ -157,12 +159,12 @@ def test_register_and_watch_the_download_without_a_reload(
     expect(model).to_have_attribute("data-status", "available")
     model.evaluate(RECORD_CARD)
 
-    model.get_by_role("button", name="Register").click()
+    model.get_by_role("button", name="Register", exact=True).click()
     bar = model.get_by_role("progressbar")
     expect(bar).to_have_attribute("aria-valuenow", re.compile(r"^[1-9]\d?$"), timeout=DOWNLOAD_MS)
     screenshot(page, "hub-downloading")
     expect(model).to_have_attribute("data-status", "ready", timeout=DOWNLOAD_MS)
-    expect(model.get_by_role("button", name="Register")).to_have_count(0)
+    expect(model.get_by_role("button", name="Register", exact=True)).to_have_count(0)
     expect(model.get_by_role("progressbar")).to_have_count(0)
     screenshot(page, "hub")
 
@@ -193,7 +195,7 @@ def test_registering_a_second_model_leaves_the_first_ready(
     expect(first).to_have_attribute("data-status", "ready")
     first.evaluate(RECORD_CARD)
 
-    second.get_by_role("button", name="Register").click()
+    second.get_by_role("button", name="Register", exact=True).click()
     expect(second).to_have_attribute("data-status", re.compile(r"^(registered|downloading|ready)$"))
     assert stack.hub_item(MODEL)["status"] == "ready"
     node = stack.node(SIM_NODE)
@@ -252,7 +254,7 @@ def test_delete_on_local_through_the_dialog(
 
     go(page, "Model Hub")
     expect(card(page, MODEL)).to_have_attribute("data-status", "available", timeout=WAIT_MS)
-    expect(card(page, MODEL).get_by_role("button", name="Register")).to_be_enabled()
+    expect(card(page, MODEL).get_by_role("button", name="Register", exact=True)).to_be_enabled()
     # The other browser only hears it over the socket.
     expect(card(watcher, MODEL)).to_have_attribute("data-status", "available", timeout=WAIT_MS)
     check()
@@ -286,7 +288,7 @@ def test_a_stopped_node_goes_offline_live(
 
 def test_read_only_shows_no_admin_buttons(dashboard: Dashboard, stack: Stack) -> None:
     stack.register(OTHER_MODEL)
-    buttons = ("Register", "Delete", "Approve")
+    buttons = ("Register", "Unregister", "Delete", "Approve")
     admin = dashboard.sign_in(ADMIN_TOKEN, role="admin")
     reader = dashboard.sign_in(READ_TOKEN, role="read")
     for view, expected in (("Model Hub", "Register"), ("Local", "Delete"), ("Nodes", "Approve")):
@@ -361,3 +363,168 @@ def test_a_phone_sized_window_does_not_scroll_sideways(
             go(page, view)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, f"{view}: the page is {width} px wide in a 390 px window"
+
+
+# ------------------------------------------------------------------------------------------ operators' asks
+
+
+def card_ids(page: Page) -> list[str]:
+    ids: list[str] = page.locator("article[data-model-id]").evaluate_all(
+        "(cards) => cards.map((c) => c.dataset.modelId)"
+    )
+    return ids
+
+
+def test_the_hub_filter_and_sort_live_in_the_url(dashboard: Dashboard, stack: Stack) -> None:
+    stack.approve_simulated_node()
+    stack.register(MODEL)
+    wait_ready(stack, MODEL)
+    items = stack.api.get("/v0/models/hub", headers=ADMIN).json()
+    ready = sorted(
+        (item for item in items if item["status"] == "ready"),
+        key=lambda item: (-((item["hf_info"] or {}).get("downloads", -1)), item["name"]),
+    )
+    page = dashboard.sign_in(ADMIN_TOKEN, role="admin")
+    expect(page.locator("article[data-model-id]")).to_have_count(CATALOG_SIZE)
+
+    page.get_by_label("Status", exact=True).select_option("ready")
+    page.get_by_label("Sort by", exact=True).select_option("downloads")
+    expect(page).to_have_url(re.compile(r"/\?status=ready&sort=downloads$"))
+    expect(page.locator("article[data-model-id]")).to_have_count(len(ready))
+    assert card_ids(page) == [item["id"] for item in ready]
+
+    page.reload()
+    expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "live")
+    expect(page.get_by_label("Status", exact=True)).to_have_value("ready")
+    expect(page.get_by_label("Sort by", exact=True)).to_have_value("downloads")
+    expect(page.locator("article[data-model-id]")).to_have_count(len(ready))
+    expect(page.get_by_text(f"{len(ready)} of {CATALOG_SIZE} models", exact=True)).to_be_visible()
+
+    # Back undoes the sort, then the filter; each step is a history entry of its own.
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/\?status=ready$"))
+    expect(page.get_by_label("Sort by", exact=True)).to_have_value("name")
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.get_by_label("Status", exact=True)).to_have_value("all")
+    expect(page.locator("article[data-model-id]")).to_have_count(CATALOG_SIZE)
+
+    # Sort by size, smallest first: the catalog's order by size_bytes.
+    page.get_by_label("Sort by", exact=True).select_option("size")
+    by_size = sorted(items, key=lambda item: (item["size_bytes"], item["name"].lower()))
+    expect(page.locator("article[data-model-id]").first).to_have_attribute("data-model-id", by_size[0]["id"])
+    assert card_ids(page) == [item["id"] for item in by_size]
+
+
+def test_an_empty_result_names_the_search_and_clears_it(
+    dashboard: Dashboard, screenshot: Callable[[Page, str], None]
+) -> None:
+    page = dashboard.new_page()
+    page.goto(f"{dashboard.base}/")
+    page.get_by_label("Token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("article[data-model-id]")).to_have_count(CATALOG_SIZE)
+
+    page.get_by_label("Search models").fill("zzz-no-such-model")
+    page.get_by_label("Status", exact=True).select_option("available")
+    expect(page.locator("article[data-model-id]")).to_have_count(0)
+    empty = page.get_by_test_id("no-match")
+    expect(empty).to_have_text(re.compile("No model matches “zzz-no-such-model” and status available"))
+    expect(page).to_have_url(re.compile(r"q=zzz-no-such-model"))
+    screenshot(page, "hub-no-match")
+
+    # A shared link opens the same empty result.
+    shared = dashboard.new_page()
+    shared.goto(page.url)
+    shared.get_by_label("Token").fill(ADMIN_TOKEN)
+    shared.get_by_role("button", name="Sign in").click()
+    expect(shared.get_by_test_id("no-match")).to_be_visible()
+    expect(shared.get_by_label("Search models")).to_have_value("zzz-no-such-model")
+
+    empty.get_by_role("button", name="Clear search and filter").click()
+    expect(page.locator("article[data-model-id]")).to_have_count(CATALOG_SIZE)
+    expect(page.get_by_test_id("no-match")).to_have_count(0)
+    expect(page.get_by_label("Search models")).to_have_value("")
+    expect(page).to_have_url(re.compile(r"/$"))
+
+
+def test_unregister_on_a_hub_card_through_the_dialog(dashboard: Dashboard, stack: Stack) -> None:
+    stack.register(OTHER_MODEL)
+    name = stack.hub_item(OTHER_MODEL)["name"]
+    page = dashboard.sign_in(ADMIN_TOKEN, role="admin")
+    check = watch_reloads(page, navigations=True)
+    model = card(page, OTHER_MODEL)
+    expect(model).not_to_have_attribute("data-status", "available")
+    expect(model.get_by_role("button", name="Register", exact=True)).to_have_count(0)
+
+    model.get_by_role("button", name="Unregister", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_have_accessible_name(f"Unregister {name}?")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog).to_have_count(0)
+    assert stack.hub_item(OTHER_MODEL)["status"] != "available", "Cancel unregistered the model"
+
+    model.get_by_role("button", name="Unregister", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Unregister", exact=True).click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(model).to_have_attribute("data-status", "available", timeout=WAIT_MS)
+    expect(model.get_by_role("button", name="Register", exact=True)).to_be_enabled()
+    expect(model.get_by_role("button", name="Unregister", exact=True)).to_have_count(0)
+    assert stack.hub_item(OTHER_MODEL)["status"] == "available"
+    check()
+
+
+def test_a_pending_node_says_it_waits_for_approval(
+    dashboard: Dashboard, stack: Stack, screenshot: Callable[[Page, str], None]
+) -> None:
+    page = dashboard.sign_in(READ_TOKEN, role="read")
+    go(page, "Nodes")
+    row = node_row(page, PENDING_NODE)
+    expect(row).to_have_attribute("data-status", "pending")
+    expect(row.get_by_test_id("waiting-approval")).to_have_text("Waiting for approval — retrying")
+    expect(row.get_by_text("Last heartbeat", exact=False)).to_have_count(0)
+    expect(row.get_by_text("stale", exact=True)).to_have_count(0)
+    screenshot(page, "nodes-pending")
+    # An approved node still shows its heartbeat.
+    stack.approve_simulated_node()
+    expect(node_row(page, SIM_NODE).get_by_text(re.compile(r"^Last heartbeat: "))).to_be_visible()
+    expect(node_row(page, SIM_NODE).get_by_test_id("waiting-approval")).to_have_count(0)
+
+
+def test_an_offline_nodes_row_is_marked(
+    dashboard: Dashboard, stack: Stack, screenshot: Callable[[Page, str], None]
+) -> None:
+    stack.approve_simulated_node()
+    stack.register(MODEL)
+    wait_ready(stack, MODEL)
+    page = dashboard.sign_in(ADMIN_TOKEN, role="admin")
+    go(page, "Local")
+    local = card(page, MODEL)
+    local.get_by_role("button", name="Show nodes").click()
+    row = local.locator(f'li[data-runtime-id="{SIM_NODE}"]')
+    expect(row).to_have_attribute("data-offline", "false", timeout=WAIT_MS)
+    expect(row.get_by_test_id("node-offline")).to_have_count(0)
+
+    stack.stop_simulator()
+    try:
+        expect(row).to_have_attribute("data-offline", "true", timeout=OFFLINE_AFTER * 1000 + WAIT_MS)
+        expect(row.get_by_test_id("node-offline")).to_have_text("node offline")
+        screenshot(page, "local-offline")
+    finally:
+        stack.resume_simulator()
+    expect(row).to_have_attribute("data-offline", "false", timeout=WAIT_MS)
+
+
+def test_the_sign_in_page_says_where_tokens_come_from(dashboard: Dashboard) -> None:
+    page = dashboard.new_page()
+    page.goto(f"{dashboard.base}/")
+    hint = page.get_by_test_id("token-hint")
+    expect(hint).to_be_visible()
+    for text in (
+        "MODELHUB_ADMIN_TOKEN",
+        "MODELHUB_READ_TOKEN",
+        "modelhub serve --dev",
+        "just serve",
+        "dev-tokens.json",
+    ):
+        expect(hint).to_contain_text(text)

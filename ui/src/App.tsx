@@ -2,7 +2,8 @@
  * Model Hub dashboard — stable hooks for browser tests
  * ----------------------------------------------------
  * Sign-in form:   textbox labelled "Token", button "Sign in"; errors in role="alert"
- *                 ("That token is not valid"). Header button "Sign out".
+ *                 ("That token is not valid"); [data-testid="token-hint"] says where tokens come from.
+ *                 Header button "Sign out".
  * Navigation:     links "Model Hub" (/), "Local" (/local), "Nodes" (/nodes) in <nav aria-label="Views">;
  *                 the current one has aria-current="page".
  * Connection:     [data-testid="connection"] with data-state="live" | "reconnecting" | "offline".
@@ -10,22 +11,28 @@
  * Catalog:        [data-testid="catalog-version"] (server's Session.catalog_version),
  *                 [data-testid="ui-catalog-version"] (CATALOG_VERSION the UI was built with).
  * Model cards:    <article aria-label="<model name>" data-model-id="<id>" data-status="available|registered|downloading|ready">
- *                 (Model Hub and Local views); search box labelled "Search models".
- *                 Button "Register" (admin, status available). Button "Delete" (Local, admin).
+ *                 (Model Hub and Local views); search box labelled "Search models", selects "Status"
+ *                 (all|ready|downloading|registered|available) and "Sort by" (name|status|downloads|size),
+ *                 kept in the URL (?q=&status=&sort=); [data-testid="no-match"] with button
+ *                 "Clear search and filter" when nothing matches.
+ *                 Button "Register" (admin, status available), "Unregister" (Model Hub, admin, otherwise;
+ *                 dialog "Unregister <name>?"). Button "Delete" (Local, admin).
  *                 Progress: role="progressbar", aria-valuenow 0..100, aria-label "Download progress of <name>".
  *                 Node counts: [data-testid="node-counts"] ("2 ready · 1 downloading · 1 stalled");
  *                 [data-testid="stalled-count"] ("N stalled") when some node's download stalled.
  *                 Per-node rows on Local, after button "Show nodes" (aria-expanded):
- *                 <li data-runtime-id data-state="pending|downloading|ready|failed" data-stalled="true|false">,
+ *                 <li data-runtime-id data-state="pending|downloading|ready|failed" data-stalled="true|false"
+ *                 data-offline="true|false">, [data-testid="node-offline"] ("node offline") on an offline node's row,
  *                 failed and stalled first, 50 at a time ("Showing 50 of N nodes", button "Show more").
  * Node rows:      <li aria-label="<machine name>" data-runtime-id="<id>" data-status="pending|registering|online|offline"
  *                 data-synced="true|false">; badge "synced" / "not synced";
  *                 buttons "Approve" (admin, pending) and "Delete" (admin); metrics <dl data-stale="true|false">
- *                 and a "stale" marker when metrics_stale. Button "Show models" → [data-testid="models-ready"]
+ *                 and a "stale" marker when metrics_stale; a pending node shows [data-testid="waiting-approval"]
+ *                 ("Waiting for approval — retrying") instead of its last heartbeat. Button "Show models" → [data-testid="models-ready"]
  *                 ("2 of 3 models ready") and one <li data-model-id data-state> per model.
  * Confirmation:   role="dialog" (native <dialog>, modal) named after its title ("Delete <name>?");
  *                 buttons "Cancel" and "Delete" — scope with getByRole("dialog"). Escape closes it.
- * Read-only role: no Register / Delete / Approve buttons are rendered at all (only the show/hide toggles).
+ * Read-only role: no Register / Unregister / Delete / Approve buttons are rendered at all (only the show/hide toggles).
  */
 import { useQuery } from "@tanstack/react-query";
 import { type FormEvent, type MouseEvent, useCallback, useEffect, useId, useState } from "react";
@@ -98,8 +105,24 @@ function SignIn() {
         <button type="submit" className="primary" disabled={busy}>
           Sign in
         </button>
+        <TokenHint />
       </form>
     </main>
+  );
+}
+
+/** Where the tokens come from: the server's settings, or the ones `--dev` generates and keeps. */
+function TokenHint() {
+  return (
+    <div className="hint small muted" data-testid="token-hint">
+      <p>
+        The tokens are the server's <code>MODELHUB_ADMIN_TOKEN</code> and <code>MODELHUB_READ_TOKEN</code> settings.
+      </p>
+      <p>
+        <code>modelhub serve --dev</code> (<code>just serve</code>) generates any that are missing, prints them at
+        start and keeps them in <code>dev-tokens.json</code> in the data directory.
+      </p>
+    </div>
   );
 }
 

@@ -59,3 +59,17 @@ export function ErrorText({ children }: { readonly children: string | null }) {
     </p>
   );
 }
+
+/** "node offline" on a per-node row whose node stopped heartbeating: its report may be out of date. */
+export function OfflineMarker() {
+  return (
+    <span
+      className="badge"
+      data-badge="offline"
+      data-testid="node-offline"
+      title="This node is offline: its report may be out of date"
+    >
+      node offline
+    </span>
+  );
+}

@@ -1,46 +1,43 @@
-// Model Hub: a card per catalog model, searchable, with Register for admins.
+// Model Hub: a card per catalog model; search, status filter and sort kept in the URL (hubState.ts);
+// Register (available) and Unregister behind a confirmation (registered, downloading, ready) for admins.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useDeferredValue, useId, useState } from "react";
 import type { HubItem, Role } from "@generated";
 import { errorText } from "../api/client";
 import { hubQuery, queryKeys, registerModel } from "../api/queries";
+import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorText, ProgressBar, StalledBadge, StatusBadge, useNow } from "../components/bits";
 import { formatBytes, formatCount, formatTokens, relativeTime } from "../format";
 import { useConnectionState, useLiveTopics } from "../live/EventStreamProvider";
 import { countsText, hubProgress, replaceHubItem } from "../live/patches";
-
-export function matches(item: HubItem, query: string): boolean {
-  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
-  if (words.length === 0) return true;
-  const haystack = [item.name, item.description, item.id, ...item.tags].join(" ").toLowerCase();
-  return words.every((word) => haystack.includes(word));
-}
+import {
+  describeFilter,
+  filterAndSort,
+  type HubState,
+  SORT_KEYS,
+  type SortKey,
+  STATUS_FILTERS,
+  type StatusFilter,
+  useHubState,
+} from "./hubState";
+import { useUnregister } from "./useUnregister";
 
 export function HubView({ role }: { readonly role: Role }) {
   useLiveTopics(["models"]);
   const live = useConnectionState() === "live";
   const hub = useQuery(hubQuery(live));
-  const [query, setQuery] = useState("");
-  const deferred = useDeferredValue(query);
-  const searchId = useId();
+  const [state, update] = useHubState();
+  const deferredQuery = useDeferredValue(state.q);
 
   const items = hub.data ?? [];
-  const shown = items.filter((item) => matches(item, deferred));
+  const shown = filterAndSort(items, { ...state, q: deferredQuery });
+  const clear = () => update({ q: "", status: "all" });
 
   return (
     <section aria-labelledby="hub-title">
       <div className="view-head">
         <h1 id="hub-title">Model Hub</h1>
-        <div className="search">
-          <label htmlFor={searchId}>Search models</label>
-          <input
-            id={searchId}
-            type="search"
-            value={query}
-            placeholder="Name, description or tag"
-            onChange={(event) => setQuery(event.target.value)}
-          />
-        </div>
+        <HubControls state={state} update={update} />
       </div>
       {hub.isPending ? <p className="muted">Loading models…</p> : null}
       <ErrorText>{hub.isError ? errorText(hub.error) : null}</ErrorText>
@@ -49,12 +46,74 @@ export function HubView({ role }: { readonly role: Role }) {
           {shown.length === items.length ? `${items.length} models` : `${shown.length} of ${items.length} models`}
         </p>
       ) : null}
+      {hub.isSuccess && items.length > 0 && shown.length === 0 ? (
+        <NoMatch filter={{ q: deferredQuery, status: state.status }} onClear={clear} />
+      ) : null}
       <div className="grid">
         {shown.map((item) => (
-          <ModelCard key={item.id} item={item} canRegister={role === "admin"} />
+          <ModelCard key={item.id} item={item} isAdmin={role === "admin"} />
         ))}
       </div>
     </section>
+  );
+}
+
+type UpdateHubState = (next: Partial<HubState>, mode?: "push" | "replace") => void;
+
+/** Search box, status filter and sort; their values live in the URL (useHubState). */
+function HubControls({ state, update }: { readonly state: HubState; readonly update: UpdateHubState }) {
+  const searchId = useId();
+  const statusId = useId();
+  const sortId = useId();
+  return (
+    <div className="hub-controls">
+      <div className="search">
+        <label htmlFor={searchId}>Search models</label>
+        <input
+          id={searchId}
+          type="search"
+          value={state.q}
+          placeholder="Name, description or tag"
+          onChange={(event) => update({ q: event.target.value }, "replace")}
+        />
+      </div>
+      <div className="field">
+        <label htmlFor={statusId}>Status</label>
+        <select
+          id={statusId}
+          value={state.status}
+          onChange={(event) => update({ status: event.target.value as StatusFilter })}
+        >
+          {STATUS_FILTERS.map((choice) => (
+            <option key={choice.value} value={choice.value}>
+              {choice.label}
+            </option>
+          ))}
+        </select>
+      </div>
+      <div className="field">
+        <label htmlFor={sortId}>Sort by</label>
+        <select id={sortId} value={state.sort} onChange={(event) => update({ sort: event.target.value as SortKey })}>
+          {SORT_KEYS.map((choice) => (
+            <option key={choice.value} value={choice.value}>
+              {choice.label}
+            </option>
+          ))}
+        </select>
+      </div>
+    </div>
+  );
+}
+
+/** Nothing matches: say which search and filter, and offer to clear them. */
+function NoMatch({ filter, onClear }: { readonly filter: Pick<HubState, "q" | "status">; readonly onClear: () => void }) {
+  return (
+    <div className="empty" data-testid="no-match">
+      <p>{`No model matches ${describeFilter(filter)}.`}</p>
+      <button type="button" onClick={onClear}>
+        Clear search and filter
+      </button>
+    </div>
   );
 }
 
@@ -84,11 +143,12 @@ function HfStats({ item, now }: { readonly item: HubItem; readonly now: number }
   );
 }
 
-function ModelCard({ item, canRegister }: { readonly item: HubItem; readonly canRegister: boolean }) {
+function ModelCard({ item, isAdmin }: { readonly item: HubItem; readonly isAdmin: boolean }) {
   const queryClient = useQueryClient();
   const now = useNow(30_000);
   const progress = hubProgress(item);
-  const summary = item.status === "available" ? "" : countsText(item.node_counts);
+  const summary =
+    item.status === "available" ? "" : countsText(item.node_counts) || "No node has reported this model yet.";
   const register = useMutation({
     mutationFn: () => registerModel(item.id),
     onSuccess: (registered) => {
@@ -153,14 +213,44 @@ function ModelCard({ item, canRegister }: { readonly item: HubItem; readonly can
         ))}
       </ul>
       <HfStats item={item} now={now} />
-      {canRegister && item.status === "available" ? (
+      {isAdmin && item.status === "available" ? (
         <div className="card-actions">
           <button type="button" className="primary" onClick={() => register.mutate()} disabled={register.isPending}>
             {register.isPending ? "Registering…" : "Register"}
           </button>
         </div>
       ) : null}
+      {isAdmin && item.status !== "available" ? <UnregisterAction item={item} /> : null}
       <ErrorText>{register.isError ? errorText(register.error) : null}</ErrorText>
     </article>
+  );
+}
+
+/** Unregister on a registered card: the confirmation dialog, then DELETE /v0/models/{id}. */
+function UnregisterAction({ item }: { readonly item: HubItem }) {
+  const [confirming, setConfirming] = useState(false);
+  const remove = useUnregister(item.id, () => setConfirming(false));
+  return (
+    <>
+      <div className="card-actions">
+        <button type="button" className="danger" onClick={() => setConfirming(true)}>
+          Unregister
+        </button>
+      </div>
+      <ConfirmDialog
+        open={confirming}
+        title={`Unregister ${item.name}?`}
+        confirmLabel="Unregister"
+        busy={remove.isPending}
+        error={remove.isError ? errorText(remove.error) : null}
+        onConfirm={() => remove.mutate()}
+        onCancel={() => {
+          setConfirming(false);
+          remove.reset();
+        }}
+      >
+        <p>The model is unregistered and every node removes its files. You can register it again later.</p>
+      </ConfirmDialog>
+    </>
   );
 }

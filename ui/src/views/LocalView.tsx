@@ -1,16 +1,17 @@
 // Local: the registered models (status ≠ available) with their per-state node counts; each card's
 // per-node rows load on demand (Show nodes) from GET /v0/models/{id}, kept live by the model:<id> topic,
-// failed and stalled first, 50 at a time. Delete behind a confirmation.
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+// failed and stalled first, 50 at a time, a row whose node is offline marked. Delete behind a confirmation.
+import { useQuery } from "@tanstack/react-query";
 import { memo, useState } from "react";
 import type { HubItem, Node, NodeModelDetail, Role } from "@generated";
 import { errorText } from "../api/client";
-import { deleteModel, hubQuery, modelDetailQuery, nodesQuery, queryKeys } from "../api/queries";
+import { hubQuery, modelDetailQuery, nodesQuery } from "../api/queries";
 import { ConfirmDialog } from "../components/ConfirmDialog";
-import { ErrorText, ProgressBar, StalledBadge, StatusBadge } from "../components/bits";
+import { ErrorText, OfflineMarker, ProgressBar, StalledBadge, StatusBadge } from "../components/bits";
 import { formatBytes, formatEta, formatRate } from "../format";
 import { useConnectionState, useLiveTopics } from "../live/EventStreamProvider";
-import { countsText, hubProgress, markUnregistered, sortRows } from "../live/patches";
+import { countsText, hubProgress, sortRows } from "../live/patches";
+import { useUnregister } from "./useUnregister";
 
 /** Rows shown at first and added by each "Show more". */
 export const PAGE_SIZE = 50;
@@ -21,7 +22,7 @@ export function LocalView({ role }: { readonly role: Role }) {
   const hub = useQuery(hubQuery(live));
   const nodes = useQuery(nodesQuery(live));
   const registered = (hub.data ?? []).filter((item) => item.status !== "available");
-  const names = new Map((nodes.data ?? []).map((node: Node) => [node.runtime_id, node.machine_name]));
+  const known = nodeMap(nodes.data ?? []);
 
   return (
     <section aria-labelledby="local-title">
@@ -35,11 +36,18 @@ export function LocalView({ role }: { readonly role: Role }) {
       ) : null}
       <div className="grid">
         {registered.map((item) => (
-          <LocalCard key={item.id} item={item} names={names} canDelete={role === "admin"} />
+          <LocalCard key={item.id} item={item} nodes={known} canDelete={role === "admin"} />
         ))}
       </div>
     </section>
   );
+}
+
+/** What a per-node row shows of its node: the machine name and whether it is offline. */
+export type NodeInfo = Pick<Node, "machine_name" | "status">;
+
+export function nodeMap(nodes: ReadonlyArray<Node>): ReadonlyMap<string, NodeInfo> {
+  return new Map(nodes.map((node) => [node.runtime_id, node]));
 }
 
 /** Nodes that reported the model, offline ones included. */
@@ -50,25 +58,16 @@ function reportCount(item: HubItem): number {
 
 function LocalCard({
   item,
-  names,
+  nodes,
   canDelete,
 }: {
   readonly item: HubItem;
-  readonly names: ReadonlyMap<string, string>;
+  readonly nodes: ReadonlyMap<string, NodeInfo>;
   readonly canDelete: boolean;
 }) {
-  const queryClient = useQueryClient();
   const [confirming, setConfirming] = useState(false);
   const [expanded, setExpanded] = useState(false);
-  const remove = useMutation({
-    mutationFn: () => deleteModel(item.id),
-    onSuccess: () => {
-      setConfirming(false);
-      queryClient.setQueryData<HubItem[]>(queryKeys.hub, (old) => (old ? markUnregistered(old, item.id) : old));
-      queryClient.removeQueries({ queryKey: queryKeys.modelDetail(item.id) });
-      void queryClient.invalidateQueries({ queryKey: queryKeys.hub });
-    },
-  });
+  const remove = useUnregister(item.id, () => setConfirming(false));
   const progress = hubProgress(item);
   const summary = countsText(item.node_counts);
   const reports = reportCount(item);
@@ -101,7 +100,7 @@ function LocalCard({
           {expanded ? "Hide nodes" : "Show nodes"}
         </button>
       ) : null}
-      {expanded ? <ModelNodes item={item} names={names} /> : null}
+      {expanded ? <ModelNodes item={item} nodes={nodes} /> : null}
       {canDelete ? (
         <div className="card-actions">
           <button type="button" className="danger" onClick={() => setConfirming(true)}>
@@ -128,7 +127,7 @@ function LocalCard({
 }
 
 /** The per-node rows of one model: subscribed only while shown. */
-export function ModelNodes({ item, names }: { readonly item: HubItem; readonly names: ReadonlyMap<string, string> }) {
+export function ModelNodes({ item, nodes }: { readonly item: HubItem; readonly nodes: ReadonlyMap<string, NodeInfo> }) {
   useLiveTopics([`model:${item.id}`]);
   const live = useConnectionState() === "live";
   const detail = useQuery(modelDetailQuery(item.id, live));
@@ -143,7 +142,13 @@ export function ModelNodes({ item, names }: { readonly item: HubItem; readonly n
     <>
       <ul className="node-states" aria-label={`Nodes of ${item.name}`}>
         {shown.map((row) => (
-          <NodeModelRow key={row.runtime_id} row={row} name={names.get(row.runtime_id)} modelName={item.name} />
+          <NodeModelRow
+            key={row.runtime_id}
+            row={row}
+            name={nodes.get(row.runtime_id)?.machine_name}
+            offline={nodes.get(row.runtime_id)?.status === "offline"}
+            modelName={item.name}
+          />
         ))}
       </ul>
       <p className="muted small" aria-live="polite">
@@ -158,19 +163,26 @@ export function ModelNodes({ item, names }: { readonly item: HubItem; readonly n
   );
 }
 
-/** One node's row; memoised: an event replaces one row object and leaves the others' identity alone. */
+/** One node's row, marked when its node is offline; memoised: an event replaces one row object and leaves the others' identity alone. */
 const NodeModelRow = memo(function NodeModelRow({
   row,
   name,
+  offline,
   modelName,
 }: {
   readonly row: NodeModelDetail;
   readonly name: string | undefined;
+  readonly offline: boolean;
   readonly modelName: string;
 }) {
   const label = name ?? row.runtime_id;
   return (
-    <li data-runtime-id={row.runtime_id} data-state={row.state} data-stalled={row.stalled ? "true" : "false"}>
+    <li
+      data-runtime-id={row.runtime_id}
+      data-state={row.state}
+      data-stalled={row.stalled ? "true" : "false"}
+      data-offline={offline ? "true" : "false"}
+    >
       <div className="node-state-head">
         <span className="node-name">
           {label}
@@ -182,6 +194,7 @@ const NodeModelRow = memo(function NodeModelRow({
           ) : null}
         </span>
         <span className="badges">
+          {offline ? <OfflineMarker /> : null}
           {row.stalled ? <StatusBadge status="stalled" /> : null}
           <StatusBadge status={row.state} />
         </span>

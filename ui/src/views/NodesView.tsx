@@ -1,4 +1,5 @@
-// Nodes: status, synced flag, metrics and last heartbeat of each node; Approve and Delete for admins.
+// Nodes: status, synced flag, metrics and last heartbeat of each node ("waiting for approval" while pending);
+// Approve and Delete for admins.
 // "Show models" loads the node's detail (GET /v0/nodes/{id}, live through node:<id>) for that card only.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
@@ -105,14 +106,7 @@ function NodeRow({ node, now, isAdmin }: { readonly node: Node; readonly now: nu
           </div>
         ) : null}
       </dl>
-      <p className="small">
-        {node.metrics_stale ? (
-          <span className="stale" title="No heartbeat for a while: these metrics may be out of date">
-            stale
-          </span>
-        ) : null}{" "}
-        <span>{`Last heartbeat: ${relativeTime(node.last_heartbeat_at, now)}`}</span>
-      </p>
+      <HeartbeatLine node={node} now={now} />
       <button type="button" className="link-button" aria-expanded={expanded} onClick={() => setExpanded((open) => !open)}>
         {expanded ? "Hide models" : "Show models"}
       </button>
@@ -148,6 +142,34 @@ function NodeRow({ node, now, isAdmin }: { readonly node: Node; readonly now: nu
         </p>
       </ConfirmDialog>
     </li>
+  );
+}
+
+/**
+ * The last heartbeat, with a "stale" marker when metrics are old. A pending node has none to show: its
+ * heartbeats are refused until an admin approves it, and it keeps retrying — say that instead.
+ */
+function HeartbeatLine({ node, now }: { readonly node: Node; readonly now: number }) {
+  if (node.status === "pending") {
+    return (
+      <p
+        className="small waiting"
+        data-testid="waiting-approval"
+        title="The node's heartbeats are refused until an admin approves it; it keeps trying"
+      >
+        Waiting for approval — retrying
+      </p>
+    );
+  }
+  return (
+    <p className="small">
+      {node.metrics_stale ? (
+        <span className="stale" title="No heartbeat for a while: these metrics may be out of date">
+          stale
+        </span>
+      ) : null}{" "}
+      <span>{`Last heartbeat: ${relativeTime(node.last_heartbeat_at, now)}`}</span>
+    </p>
   );
 }
 

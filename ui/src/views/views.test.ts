@@ -2,13 +2,14 @@
 import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { createElement, type ReactElement } from "react";
 import { renderToString } from "react-dom/server";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { HubItem, ModelDetail, Node, NodeModelDetail, Role } from "@generated";
 import { queryKeys } from "../api/queries";
 import { EventStreamProvider } from "../live/EventStreamProvider";
 import { EMPTY_COUNTS } from "../live/patches";
-import { HubView, matches } from "./HubView";
-import { LocalView, ModelNodes, PAGE_SIZE } from "./LocalView";
+import { HubView } from "./HubView";
+import { matches } from "./hubState";
+import { LocalView, ModelNodes, nodeMap, PAGE_SIZE } from "./LocalView";
 import { NodesView, readyText } from "./NodesView";
 
 function item(id: string, overrides: Partial<HubItem> = {}): HubItem {
@@ -110,11 +111,42 @@ describe("Model Hub view", () => {
     expect(html).toContain("12.3K downloads");
     expect(html).toContain("no data");
     expect(count(html, ">Register</button>")).toBe(1); // only the available model
+    expect(count(html, ">Unregister</button>")).toBe(2); // the registered and the downloading one
+    expect(html).toContain("1 failed"); // node counts of the registered model
+    expect(html).toContain('<label for="');
+    expect(html).toMatch(/<select[^>]*>.*<option value="ready">Ready<\/option>/);
+    expect(html).not.toContain('data-testid="no-match"');
   });
 
-  it("shows no Register button to a read-only user", () => {
+  it("shows no Register or Unregister button to a read-only user", () => {
     const html = render((p) => createElement(HubView, p), "read");
     expect(html).not.toContain("Register</button>");
+    expect(html).not.toContain("Unregister</button>");
+  });
+
+  describe("with a query string", () => {
+    afterEach(() => vi.unstubAllGlobals());
+    const at = (search: string) => vi.stubGlobal("location", { pathname: "/", search, hash: "" });
+
+    it("filters and sorts from the URL", () => {
+      at("?status=registered");
+      const html = render((p) => createElement(HubView, p), "admin");
+      expect(count(html, "<article")).toBe(1);
+      expect(html).toContain('data-model-id="c"');
+      expect(html).toContain("1 of 3 models");
+      at("?sort=status");
+      const sorted = render((p) => createElement(HubView, p), "admin");
+      expect([...sorted.matchAll(/data-model-id="([^"]+)"/g)].map((m) => m[1])).toEqual(["b", "c", "a"]);
+    });
+
+    it("says what matched nothing and offers to clear it", () => {
+      at("?q=nothing-like-this&status=ready");
+      const html = render((p) => createElement(HubView, p), "admin");
+      expect(count(html, "<article")).toBe(0);
+      expect(html).toContain('data-testid="no-match"');
+      expect(html).toContain("No model matches “nothing-like-this” and status ready.");
+      expect(html).toContain(">Clear search and filter</button>");
+    });
   });
 
   it("filters on name, description and tags", () => {
@@ -140,10 +172,13 @@ describe("Local view", () => {
   });
 
   const model = HUB[1] as HubItem;
-  const names = new Map([["n1", "gpu-box"]]);
+  const known = nodeMap([
+    { ...(NODES[0] as Node), status: "online" },
+    { ...(NODES[0] as Node), runtime_id: "n2", machine_name: "box-2", status: "offline" },
+  ]);
   const renderRows = (nodes: NodeModelDetail[]) =>
     render(
-      () => createElement(ModelNodes, { item: model, names }),
+      () => createElement(ModelNodes, { item: model, nodes: known }),
       "admin",
       (client) => client.setQueryData<ModelDetail>(queryKeys.modelDetail("b"), { ...model, nodes }),
     );
@@ -167,6 +202,15 @@ describe("Local view", () => {
     expect(html).toContain("4 nodes");
   });
 
+  it("marks the rows of offline nodes", () => {
+    const html = renderRows([row("n1"), row("n2"), row("n9")]);
+    expect(html).toContain('data-runtime-id="n2" data-state="ready" data-stalled="false" data-offline="true"');
+    expect(html).toContain('data-runtime-id="n1" data-state="ready" data-stalled="false" data-offline="false"');
+    expect(html).toContain('data-runtime-id="n9" data-state="ready" data-stalled="false" data-offline="false"'); // unknown node
+    expect(count(html, 'data-testid="node-offline"')).toBe(1);
+    expect(html).toContain(">node offline</span>");
+  });
+
   it("renders only the first page of 1,000 rows, with Show more", () => {
     const rows = Array.from({ length: 1000 }, (_, i) => row(`node-${String(i).padStart(4, "0")}`));
     const html = renderRows(rows);
@@ -185,12 +229,24 @@ describe("Nodes view", () => {
     expect(admin).toContain("25 %");
     expect(admin).toContain("75 %");
     expect(admin).toContain("2 GB of 8 GB");
-    expect(admin).toContain(">stale</span>");
-    expect(admin).toContain("never");
     expect(admin).toContain(">Approve</button>");
     expect(admin).toContain(">Delete</button>");
     const read = render((p) => createElement(NodesView, p), "read");
     expect(read).not.toMatch(/>(Approve|Delete)<\/button>/);
+  });
+
+  it("says a pending node waits for approval instead of showing a stale, never-seen heartbeat", () => {
+    const stale: Node = { ...(NODES[0] as Node), runtime_id: "n2", machine_name: "old-box", status: "offline" };
+    const html = render(
+      (p) => createElement(NodesView, p),
+      "read",
+      (client) => client.setQueryData(queryKeys.nodes, [...NODES, stale]),
+    );
+    expect(count(html, 'data-testid="waiting-approval"')).toBe(1);
+    expect(html).toContain("Waiting for approval — retrying");
+    // Only the offline node has the stale marker and the heartbeat line.
+    expect(count(html, ">stale</span>")).toBe(1);
+    expect(count(html, "Last heartbeat: never")).toBe(1);
   });
 });
 
