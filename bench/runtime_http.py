@@ -147,6 +147,9 @@ async def freeze(services: NamedDependency[Services]) -> dict[str, int]:
 
 app.register(bare)
 app.register(freeze)
+from runtime.cli import _freeze_startup_heap
+
+app.on_startup.append(_freeze_startup_heap)  # as modelhub serve does (runtime/cli.py)
 options = dict(
     host="127.0.0.1", port=config["port"], log_level="warning", access_log=False, loop="uvloop", http="httptools"
 )

@@ -1,14 +1,18 @@
 """What the database stores, as plain frozen records (the persistence port's vocabulary).
 
 These are internal rows, not wire types: the lifecycle service turns them into the generated
-types that cross the wire.
+types that cross the wire. The two a heartbeat makes (``NodeRecord``, one per heartbeat, and
+``NodeModelRecord``, one per report) are frozen msgspec structs: a frozen dataclass sets each field
+through ``object.__setattr__`` and cost ~1 us to build here, a struct ~0.1 us.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime  # noqa: TC003 - dataclass fields are read at run time
 from typing import Protocol
+
+import msgspec
 
 from generated.types import NodeModelState, NodeStatus  # noqa: TC001 - as above
 
@@ -24,8 +28,7 @@ class RegistrationRecord:
     registered_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class NodeRecord:
+class NodeRecord(msgspec.Struct, frozen=True):
     """A worker node."""
 
     runtime_id: str
@@ -34,11 +37,10 @@ class NodeRecord:
     status: NodeStatus
     registered_at: datetime
     last_heartbeat_at: datetime | None = None
-    metrics: Metrics = field(default_factory=dict)
+    metrics: Metrics = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class NodeModelRecord:
+class NodeModelRecord(msgspec.Struct, frozen=True):
     """One node's last report on one registered model."""
 
     runtime_id: str

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Tally"]
 
+_DOWNLOADING = NodeModelState.downloading.value  # an enum member's .value is a property call: read it once
+
 
 @dataclass(slots=True)
 class _Share:
@@ -72,7 +74,7 @@ class Tally:
         The heartbeat's common case — only bytes moved — without taking the share apart and adding it again.
         """
         share = self._shares.get(runtime_id)
-        if share is None or share.category != NodeModelState.downloading.value:
+        if share is None or share.category != _DOWNLOADING:
             return False
         done = min(bytes_done, share.bytes_total)
         self._done += done - share.bytes_done

@@ -10,11 +10,11 @@ import asyncio
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import pytest
 import pytest_asyncio
 from alembic.autogenerate import compare_metadata
@@ -94,7 +94,7 @@ def node(runtime_id: str, **changes: Any) -> NodeRecord:
         last_heartbeat_at=T0 + timedelta(seconds=5),
         metrics={"gpu_utilization": 0.75, "gpu_memory_used_bytes": 12 * 2**30},
     )
-    return replace(record, **changes)
+    return msgspec.structs.replace(record, **changes)
 
 
 def report(runtime_id: str, model_id: str, **changes: Any) -> NodeModelRecord:
@@ -107,7 +107,7 @@ def report(runtime_id: str, model_id: str, **changes: Any) -> NodeModelRecord:
         error=None,
         updated_at=T0 + timedelta(seconds=6),
     )
-    return replace(record, **changes)
+    return msgspec.structs.replace(record, **changes)
 
 
 def schema(connection: Connection) -> tuple[set[str], list[str], list[Any]]:
@@ -312,8 +312,11 @@ async def test_save_reports_inserts_then_updates_the_same_keys(store: SqlStore) 
     assert await store.load() == StoredState([], nodes, reports)
 
     later = T0 + timedelta(minutes=1)
-    nodes = [replace(n, last_heartbeat_at=later, metrics={"gpu_utilization": 0.5}) for n in nodes]
-    reports = [replace(r, state=NodeModelState.ready, bytes_done=r.bytes_total, updated_at=later) for r in reports]
+    nodes = [msgspec.structs.replace(n, last_heartbeat_at=later, metrics={"gpu_utilization": 0.5}) for n in nodes]
+    reports = [
+        msgspec.structs.replace(r, state=NodeModelState.ready, bytes_done=r.bytes_total, updated_at=later)
+        for r in reports
+    ]
     await store.save_reports(nodes, reports)
 
     assert await store.load() == StoredState([], nodes, reports)
