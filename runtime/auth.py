@@ -40,6 +40,11 @@ NODE_OR_ADMIN = frozenset({Role.node, Role.admin})
 COOKIE = "modelhub_token"
 
 
+def _an(word: str) -> str:
+    """``word`` with its indefinite article: ``an admin``, ``a node``."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 class Tokens:
     """The configured tokens and the role of each."""
 
@@ -95,7 +100,8 @@ def authorize(tokens: Tokens, scope: Scope, roles: frozenset[Role]) -> Role:
     if role is None:
         raise Unauthorized("The token is not valid.")
     if role not in roles:
-        raise Forbidden(f"A {role.value} token may not do this; it needs a {' or '.join(sorted(roles))} token.")
+        wanted = " or ".join(sorted(roles))
+        raise Forbidden(f"{_an(role.value).capitalize()} token may not do this; it needs {_an(wanted)} token.")
     return role
 
 

@@ -11,6 +11,7 @@ import argparse
 import errno
 import gc
 import logging
+import os
 import socket
 import sys
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from runtime.agent.command import add_node_arguments, run_node_command
-from runtime.settings import Settings
+from runtime.settings import Settings, hf_hub_offline_warning
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -99,6 +100,9 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     settings = _load_settings()
     if settings is None:
         return 2
+    warning = hf_hub_offline_warning(os.environ)
+    if warning is not None:
+        print(warning, file=sys.stderr)
     problem = _port_problem(host, port)  # first: before tokens are printed, a database is touched or a file claimed
     if problem is not None:
         print(f"modelhub serve: {problem}", file=sys.stderr)

@@ -159,6 +159,7 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    426: "upgrade_required",
     429: "rate_limited",
 }
 
@@ -195,10 +196,43 @@ def _validation_message(error: ValidationException) -> str:
     return f"The request is not valid: {'; '.join(parts) or error.detail}."
 
 
-def _http_error(_: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+# The order methods are listed in an ``Allow`` header (RFC 9110 puts none; this one reads naturally).
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(allow: str) -> list[str]:
+    """Litestar's ``Allow`` value as HTTP methods, in a fixed order, each once.
+
+    Litestar lists a WebSocket route as ``websocket``; on the wire its handshake is a ``GET``.
+    """
+    methods = {part.strip().upper() for part in allow.split(",") if part.strip()}
+    if "WEBSOCKET" in methods:
+        methods.discard("WEBSOCKET")
+        methods.add("GET")
+    ordered = [method for method in _METHOD_ORDER if method in methods]
+    return ordered + sorted(methods.difference(_METHOD_ORDER))
+
+
+def _method_not_allowed(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
+    """405 with an ``Allow`` header naming every method the path answers; 426 for a plain GET of a WebSocket path."""
+    headers = {name: value for name, value in (error.headers or {}).items() if name.lower() != "allow"}
+    litestar_allow = next((value for name, value in (error.headers or {}).items() if name.lower() == "allow"), "")
+    methods = allowed_methods(litestar_allow)
+    if methods == ["GET"] and "websocket" in litestar_allow.lower() and request.method == "GET":
+        headers.update({"Upgrade": "websocket", "Connection": "Upgrade"})
+        message = "This path is a WebSocket: open it with a WebSocket client (Upgrade: websocket)."
+        return error_response(426, "upgrade_required", message, headers=headers)
+    headers["Allow"] = ", ".join(methods)
+    message = f"{request.method} is not allowed here; this path answers {', '.join(methods)}."
+    return error_response(405, "method_not_allowed", message, headers=headers)
+
+
+def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Response[bytes]:
     if isinstance(error, ValidationException):
         return error_response(400, "validation_error", _validation_message(error))
     status = error.status_code
+    if status == 405:
+        return _method_not_allowed(request, error)
     code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
     message = error.detail if status < 500 else "Something went wrong on the server."
     if status == 413:

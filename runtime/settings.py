@@ -10,9 +10,40 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+
+#: The values huggingface_hub reads as true in its boolean variables (``constants._is_true``), compared upper-cased.
+HF_TRUE_VALUES = frozenset({"1", "ON", "YES", "TRUE"})
+#: The false values a person would write; any other value is false too, but ``serve`` warns about it.
+HF_FALSE_VALUES = frozenset({"0", "OFF", "NO", "FALSE"})
+#: Where ``HF_HUB_OFFLINE`` may come from, in the order pydantic-settings looks (the first non-empty one wins).
+HF_HUB_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "MODELHUB_HF_HUB_OFFLINE")
+
+
+def hf_hub_offline_value(text: str) -> bool:
+    """``HF_HUB_OFFLINE`` as huggingface_hub reads it: 1, ON, YES or TRUE in any case is true; anything else false."""
+    return text.upper() in HF_TRUE_VALUES
+
+
+def hf_hub_offline_warning(environ: Mapping[str, str]) -> str | None:
+    """A one-line warning when the offline variable in use holds neither a true nor a usual false value."""
+    for name in HF_HUB_OFFLINE_VARIABLES:
+        value = environ.get(name, "")
+        if value:  # empty counts as unset: the next name is read
+            if value.upper() in HF_TRUE_VALUES | HF_FALSE_VALUES:
+                return None
+            return (
+                f"modelhub: warning: {name}={value!r} is not 1/ON/YES/TRUE, so Hugging Face stays online"
+                " (as huggingface_hub reads it); write 0 or 1 to say which you mean"
+            )
+    return None
 
 
 class Settings(BaseSettings):
@@ -75,7 +106,13 @@ class Settings(BaseSettings):
     hf_token: SecretStr | None = Field(default=None, validation_alias="HF_TOKEN")
     """HF_TOKEN: sent as a bearer token to Hugging Face; never logged."""
     hf_hub_offline: bool = Field(default=False, validation_alias="HF_HUB_OFFLINE")
-    """HF_HUB_OFFLINE: 1/ON/YES/TRUE means no call to Hugging Face at all."""
+    """HF_HUB_OFFLINE: 1/ON/YES/TRUE (any case) means no call to Hugging Face at all; any other value, online."""
+
+    @field_validator("hf_hub_offline", mode="before")
+    @classmethod
+    def _huggingface_hub_truth(cls, value: object) -> object:
+        """Read a text value as huggingface_hub reads ``HF_HUB_OFFLINE``: true only for 1, ON, YES or TRUE."""
+        return hf_hub_offline_value(value) if isinstance(value, str) else value
 
     @field_validator("admin_token", "node_token", "read_token", "hf_token", mode="before")
     @classmethod

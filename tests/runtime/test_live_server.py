@@ -93,13 +93,26 @@ def test_serve_reports_bad_settings_in_one_line_each():
     assert "Traceback" not in result.stderr
 
 
-def test_bad_settings_name_the_variable_as_the_user_spells_it_and_empty_means_unset():
+@pytest.mark.parametrize("value", ["", "0", "yes", "maybe"])
+def test_no_value_of_hf_hub_offline_is_a_settings_error_and_empty_means_unset(value):
     tokens = {"MODELHUB_ADMIN_TOKEN": "a" * 16, "MODELHUB_NODE_TOKEN": "n" * 16}
-    result = run_modelhub("serve", HF_HUB_OFFLINE="maybe", **tokens)
+    result = run_modelhub("serve", HF_HUB_OFFLINE=value, MODELHUB_NODE_OFFLINE_AFTER="soon", **tokens)
     assert result.returncode == 2
-    assert result.stderr.startswith("modelhub: HF_HUB_OFFLINE='maybe':"), result.stderr
-    empty = run_modelhub("serve", HF_HUB_OFFLINE="", MODELHUB_NODE_OFFLINE_AFTER="soon", **tokens)
-    assert "HF_HUB_OFFLINE" not in empty.stderr  # empty is unset, as docker-compose writes it
+    assert len(result.stderr.splitlines()) == 1, result.stderr  # only the bad MODELHUB_NODE_OFFLINE_AFTER
+    assert result.stderr.startswith("modelhub: MODELHUB_NODE_OFFLINE_AFTER='soon':"), result.stderr
+
+
+def test_an_unusual_hf_hub_offline_value_is_online_with_a_one_line_warning():
+    tokens = {"MODELHUB_ADMIN_TOKEN": "a" * 16, "MODELHUB_NODE_TOKEN": "n" * 16}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = run_modelhub("serve", "--port", port, HF_HUB_OFFLINE="maybe", **tokens)
+    assert result.returncode == 2  # the port in use: the warning did not stop it
+    warning, port_problem = result.stderr.splitlines()
+    assert warning.startswith("modelhub: warning: HF_HUB_OFFLINE='maybe' is not 1/ON/YES/TRUE"), warning
+    assert "already in use" in port_problem
 
 
 def test_serve_dev_generates_tokens_prints_them_once_and_uses_them(tmp_path):
