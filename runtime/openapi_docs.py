@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from litestar import route
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.enums import HttpMethod
 from litestar.openapi.datastructures import ResponseSpec
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from collections.abc import Set
 
     from litestar._openapi.schema_generation import SchemaCreator
+    from litestar.handlers import HTTPRouteHandler
     from litestar.openapi.spec import Schema, SecurityRequirement
     from litestar.types.callable_types import OperationIDCreator
     from litestar.typing import FieldDefinition
@@ -40,6 +42,7 @@ __all__ = [
     "COMPONENTS",
     "ERRORS",
     "StrictStructSchemaPlugin",
+    "get_with_head",
     "per_method",
     "security_for",
     "spec",
@@ -92,6 +95,15 @@ COMPONENTS = Components(
 def security_for(roles: Set[Role]) -> list[SecurityRequirement]:
     """The ``security`` of a route that admits ``roles``: a token of any of them will do."""
     return [{_SCHEMES[role]: []} for role in sorted(roles)]
+
+
+def get_with_head(path: str, *, operation_id: str, **options: Any) -> HTTPRouteHandler:
+    """``@get`` that answers HEAD too: the GET's status and headers without the body.
+
+    The server drops the body of a HEAD answer (uvicorn sends none), so a handler need not know
+    which of the two it serves. Each method gets its own operation id (``per_method``).
+    """
+    return route(path, http_method=[HttpMethod.GET, HttpMethod.HEAD], operation_id=per_method(operation_id), **options)
 
 
 def per_method(operation_id: str) -> OperationIDCreator:

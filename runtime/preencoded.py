@@ -28,9 +28,10 @@ class PreEncoded:
         self.headers = [(b"content-type", JSON), (b"content-length", str(len(body)).encode()), *headers]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the response."""
+        """Send the response (the headers alone for HEAD)."""
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+        body = b"" if scope["method"] == "HEAD" else self.body
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def request_header(scope: Scope, name: bytes) -> bytes | None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, post
 from litestar.datastructures import Cookie
 
 from generated.catalog import CATALOG_VERSION
 from generated.types import Role, Session
 from runtime.auth import COOKIE, presented_token
-from runtime.openapi_docs import ERRORS, security_for
+from runtime.openapi_docs import ERRORS, get_with_head, security_for
 
 COOKIE_PATH = "/ws"
 
@@ -28,7 +28,9 @@ class SessionController(Controller):
     path = "/v0/session"
     tags = ["session"]  # noqa: RUF012 - Litestar's own attribute
 
-    @get("", operation_id="getSession", roles=frozenset(Role), security=security_for(frozenset(Role)), responses=ERRORS)
+    @get_with_head(
+        "", operation_id="getSession", roles=frozenset(Role), security=security_for(frozenset(Role)), responses=ERRORS
+    )
     async def session(self, request: Request[Any, Any, Any]) -> Session:
         """The role of the token (any valid token may ask) and the server's catalog version."""
         return _session(request)

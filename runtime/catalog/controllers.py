@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, post
 from litestar.di import NamedDependency
 from litestar.enums import ParamType
 from litestar.openapi.spec import OpenAPIType, Operation, Schema
@@ -28,7 +28,7 @@ from runtime.catalog.services import openai_model, openai_models
 from runtime.deps import Services
 from runtime.errors import AppClientError, ModelNotSupported
 from runtime.json_body import documented_body, read_json
-from runtime.openapi_docs import BODY_ERRORS, ERRORS, security_for, spec
+from runtime.openapi_docs import BODY_ERRORS, ERRORS, get_with_head, security_for, spec
 from runtime.preencoded import PreEncoded, request_header
 
 _REGISTER = msgspec.json.Decoder(RegisterRequest)
@@ -63,7 +63,7 @@ class ModelsController(Controller):
     path = "/v0/models"
     tags = ["models"]  # noqa: RUF012 - Litestar's own attribute
 
-    @get(
+    @get_with_head(
         "/hub",
         operation_id="listHub",
         operation_class=_HubOperation,
@@ -112,7 +112,7 @@ class ModelsController(Controller):
         await services.lifecycle.register(model_id)
         return services.hub.item(model_id)
 
-    @get(
+    @get_with_head(
         "/{model_id:str}",
         operation_id="getModel",
         roles=READ,
@@ -137,7 +137,7 @@ class ModelsController(Controller):
         """Unregister a model; nodes delete its files on their next heartbeat."""
         await services.lifecycle.unregister(model_id)
 
-    @get(
+    @get_with_head(
         "",
         operation_id="listManifests",
         roles=NODE_OR_ADMIN,
@@ -157,12 +157,12 @@ class OpenAIController(Controller):
     opt = {"roles": READ}  # noqa: RUF012 - Litestar's own attribute
     security = security_for(READ)
 
-    @get("", operation_id="openaiListModels", responses=ERRORS)
+    @get_with_head("", operation_id="openaiListModels", responses=ERRORS)
     async def list_models(self, services: NamedDependency[Services]) -> OpenAiModelList:
         """The OpenAI-compatible model list."""
         return openai_models(services.lifecycle)
 
-    @get(
+    @get_with_head(
         "/{model_id:str}",
         operation_id="openaiRetrieveModel",
         responses={404: spec(ErrorBody, "model_not_found"), **ERRORS},

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, HttpMethod, MediaType, Request, Response, get, route
+from litestar import Controller, MediaType, Request, Response
 from litestar.di import NamedDependency
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from runtime.deps import Services
-from runtime.openapi_docs import per_method, spec
+from runtime.openapi_docs import get_with_head, spec
 
 #: Litestar adds the charset of a text/* type itself.
 _PROMETHEUS = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
@@ -22,17 +22,12 @@ class HealthController(Controller):
     path = "/"
     tags = ["health"]  # noqa: RUF012 - Litestar's own attribute
 
-    @route(
-        "/healthz",
-        http_method=[HttpMethod.GET, HttpMethod.HEAD],  # HEAD: the GET's status and headers, no body
-        operation_id=per_method("healthz"),
-        media_type=MediaType.JSON,
-    )
+    @get_with_head("/healthz", operation_id="healthz", media_type=MediaType.JSON)
     async def healthz(self) -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @get(
+    @get_with_head(
         "/readyz",
         operation_id="readyz",
         responses={
@@ -59,7 +54,8 @@ class HealthController(Controller):
         body = msgspec.json.encode({"status": "ready" if ready else "not_ready", "checks": checks, "details": details})
         return Response(body, status_code=200 if ready else 503, media_type=MediaType.JSON)
 
-    @get("/metrics", operation_id="metrics", media_type=_PROMETHEUS)
-    async def metrics(self, services: NamedDependency[Services]) -> Response[bytes]:
-        """Prometheus text format."""
-        return Response(generate_latest(services.metrics.registry), media_type=_PROMETHEUS)
+    @get_with_head("/metrics", operation_id="metrics", media_type=_PROMETHEUS)
+    async def metrics(self, request: Request[Any, Any, Any], services: NamedDependency[Services]) -> Response[bytes]:
+        """Prometheus text format; every sample labelled ``replica`` with this process's ``MODELHUB_REPLICA_ID``."""
+        body = services.metrics.exposition(request.app.state.settings.replica_id)
+        return Response(body, media_type=_PROMETHEUS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.types import ASGIApp
@@ -14,7 +14,7 @@ from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeD
 from runtime.auth import ADMIN, NODE, READ
 from runtime.deps import Services
 from runtime.json_body import documented_body, read_json
-from runtime.openapi_docs import BODY_ERRORS, ERRORS, security_for, spec
+from runtime.openapi_docs import BODY_ERRORS, ERRORS, get_with_head, security_for, spec
 from runtime.preencoded import PreEncoded
 
 _HEARTBEAT = msgspec.json.Decoder(Heartbeat)
@@ -88,12 +88,14 @@ class NodesController(Controller):
         status = await services.lifecycle.heartbeat(request.path_params["runtime_id"], data)
         return PreEncoded(b'{"status":"' + status.value.encode() + b'","models":' + services.manifests.encoded + b"}")
 
-    @get("", operation_id="listNodes", roles=READ, security=security_for(READ), responses=_ERRORS)
+    @get_with_head("", operation_id="listNodes", roles=READ, security=security_for(READ), responses=_ERRORS)
     async def list_nodes(self, services: NamedDependency[Services]) -> list[Node]:
         """Every node with its status and metrics."""
         return services.lifecycle.nodes()
 
-    @get("/{runtime_id:str}", operation_id="getNode", roles=READ, security=security_for(READ), responses=_ERRORS)
+    @get_with_head(
+        "/{runtime_id:str}", operation_id="getNode", roles=READ, security=security_for(READ), responses=_ERRORS
+    )
     async def detail(self, runtime_id: FromPath[str], services: NamedDependency[Services]) -> NodeDetail:
         """One node with its report on each model, by model id."""
         return services.lifecycle.node_detail(runtime_id)

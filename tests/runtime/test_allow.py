@@ -32,12 +32,12 @@ def test_every_http_route_lists_all_its_methods_in_a_405(client):
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("PUT", "/v0/models/hub", "GET, OPTIONS"),
+        ("PUT", "/v0/models/hub", "GET, HEAD, OPTIONS"),
         ("POST", "/healthz", "GET, HEAD, OPTIONS"),
         ("DELETE", "/", "GET, HEAD, OPTIONS"),
-        ("PUT", "/v0/models/qwen3-0.6b", "GET, DELETE, OPTIONS"),
+        ("PUT", "/v0/models/qwen3-0.6b", "GET, HEAD, DELETE, OPTIONS"),
         ("GET", "/v0/models/register", "POST, OPTIONS"),
-        ("PUT", "/v0/session", "GET, POST, DELETE, OPTIONS"),
+        ("PUT", "/v0/session", "GET, HEAD, POST, DELETE, OPTIONS"),
     ],
 )
 def test_examples(client, method, path, allow):
@@ -50,6 +50,25 @@ def test_examples(client, method, path, allow):
 def test_the_listed_methods_are_answered(client):
     assert client.options("/v0/models/hub", headers=ADMIN).status_code == 204
     assert client.head("/healthz").status_code == 200
+
+
+def test_every_get_route_answers_head_like_get_without_a_body(client):
+    """HEAD: the GET's status and content type, no body; every path that answers GET answers HEAD."""
+    routes = [
+        route
+        for route in client.app.routes
+        if isinstance(route, HTTPRoute) and "GET" in route.methods and not route.path.startswith("/schema")
+    ]  # /schema/*: Litestar's own OpenAPI controller, which answers GET only
+    assert len(routes) > 10
+    for route in routes:
+        assert "HEAD" in route.methods, route.path
+        path = (
+            _concrete(route.path).replace("/x.js", "/index.html") if ":path}" in route.path else _concrete(route.path)
+        )
+        get, head = client.get(path, headers=ADMIN), client.head(path, headers=ADMIN)
+        assert head.status_code == get.status_code, path
+        assert head.headers.get("content-type") == get.headers.get("content-type"), path
+        assert head.content == b"", path
 
 
 def test_a_websocket_path_allows_get_and_asks_a_plain_get_to_upgrade(client):

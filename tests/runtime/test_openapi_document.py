@@ -13,7 +13,10 @@ from runtime.app import create_app
 from runtime.openapi_docs import security_for
 from tests.runtime.conftest import make_settings
 
-PUBLIC = {("get", "/healthz"), ("head", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("delete", "/v0/session")}
+PUBLIC = {
+    *((method, path) for method in ("get", "head") for path in ("/healthz", "/readyz", "/metrics")),
+    ("delete", "/v0/session"),
+}
 JSON_BODY = {("post", "/v0/models/register"), ("post", "/v0/nodes"), ("post", "/v0/nodes/{runtime_id}/heartbeat")}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 PAGE = b"<!doctype html><title>Model Hub</title>"
