@@ -35,6 +35,7 @@ from runtime.health.controllers import HealthController
 from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
 from runtime.lifecycle.controllers import NodesController
+from runtime.lifecycle.heartbeat_lane import heartbeat_lane
 from runtime.lifecycle.service import LifecycleService
 from runtime.openapi_docs import COMPONENTS as OPENAPI_COMPONENTS
 from runtime.openapi_docs import StrictStructSchemaPlugin
@@ -182,4 +183,13 @@ def create_app(
     app.state.settings = settings
     app.state.services = services  # for the hot path and the WebSocket, which skip dependency injection
     app.state.tokens = tokens
+    # Heartbeats are answered ahead of Litestar's router (runtime/lifecycle/heartbeat_lane.py), counted
+    # like every request; ``asgi_handler`` is what Litestar.__call__ hands every HTTP request to.
+    app.asgi_handler = heartbeat_lane(
+        app.asgi_handler,
+        services=services,
+        tokens=tokens,
+        max_body_bytes=settings.max_body_bytes,
+        measure=metrics.middleware,
+    )
     return app

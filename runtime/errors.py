@@ -128,6 +128,14 @@ class MalformedBody(AppClientError):
     message = "The request body is not valid."
 
 
+class PayloadTooLarge(AppClientError):
+    """413: a request body over the server's limit (``MODELHUB_MAX_BODY_BYTES``)."""
+
+    status_code = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+
 class UnsupportedMediaType(AppClientError):
     """A request body that is not JSON."""
 

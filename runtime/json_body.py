@@ -16,16 +16,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from litestar.di import Provide
-from litestar.exceptions import ClientException
-from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 
-from runtime.errors import MalformedBody, UnsupportedMediaType, ValidationFailed
+from runtime.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from runtime.preencoded import request_header
 
 if TYPE_CHECKING:
     from litestar import Request
+    from litestar.types import Receive, Scope
 
-__all__ = ["documented_body", "is_json", "read_json"]
+__all__ = ["decode_json", "documented_body", "is_json", "read_body", "read_json", "require_json"]
 
 T = TypeVar("T")
 
@@ -61,9 +60,43 @@ def is_json(content_type: bytes | None) -> bool:
 
 async def read_json(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[T]) -> T:
     """The body decoded by ``decoder``; 415 unless it is JSON, 400 if it does not parse, 422 naming the field."""
-    if not is_json(request_header(request.scope, b"content-type")):
+    require_json(request.scope)
+    limit = request.route_handler.resolve_request_max_body_size()
+    return decode_json(await read_body(request.scope, request.receive, limit), decoder)
+
+
+def require_json(scope: Scope) -> None:
+    """415 unless the request's Content-Type is JSON (checked before reading: such a body is never buffered)."""
+    if not is_json(request_header(scope, b"content-type")):
         raise UnsupportedMediaType("The request body must be JSON: send Content-Type: application/json.")
-    body = await _read(request)
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int | None) -> bytes:
+    """The raw body from the ASGI messages, refused with 413 beyond ``limit`` bytes.
+
+    Litestar's ``Request.body`` builds a header container to read Content-Length and buffers
+    through a stream: a tenth of a heartbeat's CPU, for what is a loop over ``receive``.
+    """
+    declared = request_header(scope, b"content-length")
+    if limit is not None and declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            raise MalformedBody("The client went away before sending the whole body.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def decode_json(body: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """``body`` decoded by ``decoder``: 400 if it is not UTF-8 JSON, 422 naming the field it breaks."""
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as error:
@@ -72,31 +105,6 @@ async def read_json(request: Request[Any, Any, Any], decoder: msgspec.json.Decod
         raise ValidationFailed(f"The request is not valid: {where}{message}.", pointer=pointer or None) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
         raise MalformedBody(f"The request body is not valid JSON: {error}.") from None
-
-
-async def _read(request: Request[Any, Any, Any]) -> bytes:
-    """The raw body from the ASGI messages, refused with 413 beyond the app's body size limit.
-
-    Litestar's ``Request.body`` builds a header container to read Content-Length and buffers
-    through a stream: a tenth of a heartbeat's CPU, for what is a loop over ``receive``.
-    """
-    limit = request.route_handler.resolve_request_max_body_size()
-    declared = request_header(request.scope, b"content-length")
-    if limit is not None and declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestEntityTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await request.receive()
-        if message["type"] != "http.request":  # the client went away
-            raise ClientException("The client went away before sending the whole body.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise RequestEntityTooLarge()
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _located(message: str) -> tuple[str, str]:

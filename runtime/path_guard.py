@@ -19,7 +19,7 @@ from runtime.preencoded import PreEncoded
 if TYPE_CHECKING:
     from litestar.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["path_guard"]
+__all__ = ["path_guard", "path_problem"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ENCODED_SLASH = re.compile(rb"%2f|%5c", re.IGNORECASE)
@@ -30,7 +30,7 @@ def path_guard(app: ASGIApp) -> ASGIApp:
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP:
-            problem = _problem(scope)
+            problem = path_problem(scope)
             if problem is not None:
                 await PreEncoded(error_body("not_found", problem), status=404)(scope, receive, send)
                 return
@@ -39,7 +39,8 @@ def path_guard(app: ASGIApp) -> ASGIApp:
     return guarded
 
 
-def _problem(scope: Scope) -> str | None:
+def path_problem(scope: Scope) -> str | None:
+    """Why no route can mean this path, or None."""
     if _CONTROL.search(scope["path"]):
         return "No such path: it contains a control character."
     if _ENCODED_SLASH.search(scope.get("raw_path") or b""):

@@ -30,7 +30,7 @@ class PreEncoded:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response (the headers alone for HEAD)."""
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
-        body = b"" if scope["method"] == "HEAD" else self.body
+        body = b"" if scope.get("method") == "HEAD" else self.body
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
