@@ -2,8 +2,9 @@
 
 The script starts ``modelhub serve`` itself (``python -m runtime serve``: uvicorn with uvloop and
 httptools, as in production) on a temporary SQLite file with the real catalog, nodes auto-approved,
-Hugging Face offline and ``MODELHUB_WS_PROGRESS_INTERVAL=0.001`` (the server does not coalesce
-progress events, so every heartbeat is one change on the page), and serves the built dashboard
+Hugging Face offline and ``MODELHUB_WS_PROGRESS_INTERVAL`` and ``MODELHUB_WS_NODE_PROGRESS_INTERVAL``
+at 0.001 (no coalescing of progress events, so every heartbeat is one change on the page), and serves
+the built dashboard
 (``ui/dist``: run ``just build`` first). It drives Debian's Chromium (``/usr/bin/chromium``, headless)
 through Playwright's sync API. Nothing is pinned: Chromium, the server and this script share the CPUs.
 
@@ -156,6 +157,7 @@ def running_server(scratch: Path, progress_interval: float) -> Iterator[tuple[st
         "MODELHUB_READ_TOKEN": READ_TOKEN,
         "MODELHUB_AUTO_APPROVE_NODES": "1",
         "MODELHUB_WS_PROGRESS_INTERVAL": str(progress_interval),
+        "MODELHUB_WS_NODE_PROGRESS_INTERVAL": str(progress_interval),
         "MODELHUB_UI_DIR": str(DIST),
     }
     with serving(scratch, env) as (base, process, _):

@@ -88,7 +88,10 @@ def create_app(
         backend=backend,
     )
     publisher = EventPublisher(
-        lifecycle, lambda data: channels.publish(data, CHANNEL), progress_interval=settings.ws_progress_interval
+        lifecycle,
+        lambda data: channels.publish(data, CHANNEL),
+        progress_interval=settings.ws_progress_interval,
+        node_progress_interval=settings.ws_node_progress_interval,
     )
 
     def hf_changed(keys: set[Key]) -> None:

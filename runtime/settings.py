@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     """MODELHUB_WS_HEARTBEAT_INTERVAL: seconds between Heartbeat frames."""
     ws_progress_interval: PositiveFloat = 0.25
     """MODELHUB_WS_PROGRESS_INTERVAL: at most one progress-only event per model in this many seconds."""
+    ws_node_progress_interval: PositiveFloat = 1.0
+    """MODELHUB_WS_NODE_PROGRESS_INTERVAL: the same per (model, node) row and per node's metrics."""
 
     # Auth
     admin_token: SecretStr | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import msgspec
 import pytest
@@ -15,6 +16,9 @@ from runtime.events.publisher import EventPublisher
 from runtime.lifecycle.service import LifecycleService
 from tests.runtime.events.schemas import errors as schema_errors
 from tests.runtime.fakes import FakeClock, MemoryStore
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 A, B = "qwen3-0.6b", "llama-3.2-1b-instruct"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -34,16 +38,21 @@ def published() -> list[tuple[str, dict]]:
     return []
 
 
-@pytest_asyncio.fixture
-async def lifecycle(clock: FakeClock, published: list[tuple[str, dict]]) -> LifecycleService:
-    service = LifecycleService(MemoryStore(), offline_after=30, stall_after=STALL_AFTER, auto_approve=True, clock=clock)
-    await service.start()
+def recorder(published: list[tuple[str, dict]]) -> Callable[[bytes], None]:
+    """A ``publish`` that appends (route, event) to ``published``."""
 
     def publish(message: bytes) -> None:
         route, _, body = message.partition(b"\n")
         published.append((route.decode(), msgspec.json.decode(body)))
 
-    publisher = EventPublisher(service, publish, progress_interval=INTERVAL)
+    return publish
+
+
+@pytest_asyncio.fixture
+async def lifecycle(clock: FakeClock, published: list[tuple[str, dict]]) -> LifecycleService:
+    service = LifecycleService(MemoryStore(), offline_after=30, stall_after=STALL_AFTER, auto_approve=True, clock=clock)
+    await service.start()
+    publisher = EventPublisher(service, recorder(published), progress_interval=INTERVAL)
     publisher.attach()
     service.publisher = publisher  # type: ignore[attr-defined]  # for the tests that call it directly
     yield service
@@ -357,3 +366,27 @@ async def test_unregistering_a_model_drops_its_rows_and_flips_synced_back(lifecy
     assert (node["previous"], node["status"], node["synced"]) == ("online", "online", True)
     assert (row["state"], row["bytes_done"], row["bytes_total"], row["stalled"]) == (None, 0, 0, False)
     assert (model["status"], model["node_counts"]) == ("available", ZERO_COUNTS)
+
+
+async def test_rows_and_metrics_wait_their_own_longer_interval(clock, published):
+    """node_progress_interval holds a pair's progress and a node's metrics longer than the model's aggregates."""
+    service = LifecycleService(MemoryStore(), offline_after=30, stall_after=STALL_AFTER, auto_approve=True, clock=clock)
+    await service.start()
+    publisher = EventPublisher(
+        service, recorder(published), progress_interval=INTERVAL, node_progress_interval=INTERVAL * 3
+    )
+    publisher.attach()
+    try:
+        await service.register(A)
+        await service.add_node(NodeRegistration(runtime_id="n1", machine_name="m"))
+        await service.heartbeat("n1", beat((A, NodeModelState.downloading, 10), cpu_usage=0.1))
+        published.clear()
+        await service.heartbeat("n1", beat((A, NodeModelState.downloading, 40), cpu_usage=0.2))
+        await asyncio.sleep(INTERVAL * 1.5)
+        assert types(published) == ["ModelStatusChanged"]  # the model's interval passed; the row's and metrics' not
+        await asyncio.sleep(INTERVAL * 2)
+        assert sorted(types(published)) == ["MetricsUpdated", "ModelStatusChanged", "NodeModelChanged"]
+        rows = [event["bytes_done"] for _, event in published if event["type"] == "NodeModelChanged"]
+        assert rows == [40]
+    finally:
+        publisher.close()

@@ -240,7 +240,7 @@ def test_the_offline_timer_publishes_without_any_request(tmp_path):
 
 
 def test_progress_is_coalesced_on_the_wire(tmp_path):
-    with make_client(tmp_path, ws_progress_interval=0.3) as client:
+    with make_client(tmp_path, ws_progress_interval=0.3, ws_node_progress_interval=0.3) as client:
         client.post("/v0/models/register", json={"model_id": A}, headers=ADMIN)
         add_node(client)
         with connect(client) as socket:
@@ -375,7 +375,9 @@ def test_unsubscribe_stops_events(client):
 
 
 def metric(client, name: str) -> float:
-    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(name + " ")]
+    """The value of an unlabelled metric, which carries only the replica label."""
+    sample = f'{name}{{replica="{client.app.state.settings.replica_id}"}} '
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(sample)]
     return float(lines[0].split()[1])
 
 
