@@ -2,6 +2,12 @@
 
 Each app has its own registry (several apps live side by side in tests); the status gauges are
 read from the lifecycle service at scrape time, so they are never out of date.
+
+Every sample carries a ``replica`` label, the process's ``MODELHUB_REPLICA_ID`` (the one /readyz shows
+as ``details.replica``), so that series of replicas behind one load balancer, or summed by a
+dashboard, stay apart. prometheus_client has no constant labels (its maintainers point to target
+labels and ``target_info``), so `Metrics.exposition` adds the label to every sample when it
+renders a scrape, the wrapping-registry way they suggest (prometheus/client_python#740).
 """
 
 from __future__ import annotations
@@ -11,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from generated.types import ModelStatus, NodeStatus
 from runtime.errors import AppError
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from litestar.types import ASGIApp, Message, Receive, Scope, Send
-    from prometheus_client.core import Metric
+    from prometheus_client.registry import Collector
 
     from runtime.events.stream import EventStream
     from runtime.hf.services import HfStatsService
@@ -112,6 +118,24 @@ class _EventsCollector:
         )
 
 
+#: The label every sample carries: the replica that exported it.
+REPLICA_LABEL = "replica"
+
+
+class _Labelled:
+    """The metrics of ``collector`` with ``labels`` added to every sample (a sample's own label of that name wins)."""
+
+    def __init__(self, collector: Collector, labels: dict[str, str]) -> None:
+        self.collector = collector
+        self.labels = labels
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self.collector.collect():
+            labelled = Metric(metric.name, metric.documentation, metric.type, metric.unit)
+            labelled.samples = [sample._replace(labels={**self.labels, **sample.labels}) for sample in metric.samples]
+            yield labelled
+
+
 class Metrics:
     """One app's metrics registry and the middleware that feeds it."""
 
@@ -133,6 +157,10 @@ class Metrics:
     def watch(self, stream: EventStream) -> None:
         """Add the WebSocket metrics of ``stream``."""
         self.registry.register(_EventsCollector(stream))
+
+    def exposition(self, replica: str) -> bytes:
+        """The registry in Prometheus text format, every sample labelled ``replica="<replica>"``."""
+        return generate_latest(_Labelled(self.registry, {REPLICA_LABEL: replica}))
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware that counts every HTTP request and observes its latency, by route template."""

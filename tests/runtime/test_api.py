@@ -467,10 +467,27 @@ def test_metrics_count_requests_and_statuses(client):
     client.post("/v0/models/register", json={"model_id": QWEN}, headers=ADMIN)
     client.get("/v0/models/hub", headers=READ)
     text = client.get("/metrics").text
-    assert 'modelhub_http_requests_total{method="GET",route="/v0/models/hub",status="200"} 1.0' in text
-    assert 'modelhub_http_request_duration_seconds_bucket{le="0.005",method="GET",route="/v0/models/hub"}' in text
-    assert 'modelhub_models{status="registered"} 1.0' in text
-    assert 'modelhub_nodes{status="online"} 0.0' in text
+    replica = client.app.state.settings.replica_id
+    hub = f'method="GET",replica="{replica}",route="/v0/models/hub"'
+    assert f'modelhub_http_requests_total{{{hub},status="200"}} 1.0' in text
+    assert f'modelhub_http_request_duration_seconds_bucket{{le="0.005",{hub}}}' in text
+    assert f'modelhub_models{{replica="{replica}",status="registered"}} 1.0' in text
+    assert f'modelhub_nodes{{replica="{replica}",status="online"}} 0.0' in text
+
+
+def test_every_metric_carries_the_replica_id(tmp_path):
+    settings = make_settings(tmp_path, replica_id="replica-a")
+    with TestClient(create_app(settings)) as client:
+        client.get("/v0/models/hub", headers=READ)
+        text = client.get("/metrics").text
+    samples = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert len(samples) > 20
+    unlabelled = [line for line in samples if 'replica="replica-a"' not in line.split("}")[0]]
+    assert unlabelled == []
+    assert 'modelhub_ws_connections{replica="replica-a"} 0.0' in samples
+    assert 'modelhub_http_requests_total{method="GET",replica="replica-a",route="/v0/models/hub",status="200"} 1.0' in (
+        samples
+    )
 
 
 def test_openapi_describes_the_api_with_generated_types(client):
@@ -659,9 +676,14 @@ def test_metrics_count_refused_requests_by_their_real_status(client):
     client.post("/v0/models/register", json={"model_id": QWEN}, headers=READ)  # the wrong kind of token
     client.post("/v0/models/register", json={"model_id": "no-such-model"}, headers=ADMIN)
     text = client.get("/metrics").text
-    assert 'modelhub_http_requests_total{method="GET",route="/v0/models/hub",status="401"} 1.0' in text
-    assert 'modelhub_http_requests_total{method="POST",route="/v0/models/register",status="403"} 1.0' in text
-    assert 'modelhub_http_requests_total{method="POST",route="/v0/models/register",status="404"} 1.0' in text
+    replica = f'replica="{client.app.state.settings.replica_id}"'
+    assert f'modelhub_http_requests_total{{method="GET",{replica},route="/v0/models/hub",status="401"}} 1.0' in text
+    assert (
+        f'modelhub_http_requests_total{{method="POST",{replica},route="/v0/models/register",status="403"}} 1.0' in text
+    )
+    assert (
+        f'modelhub_http_requests_total{{method="POST",{replica},route="/v0/models/register",status="404"}} 1.0' in text
+    )
     assert 'status="500"' not in text
 
 

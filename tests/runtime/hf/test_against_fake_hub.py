@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from tests.fakehub import FakeHubHandle
 
 TOKEN = "hf_secret_token_123"
+REPLICA = "hf-replica"  # MODELHUB_REPLICA_ID of `running_app`: every /metrics sample carries it
 TTL = 60.0
 REPO = CATALOG[0].repo
 KEY: Key = (REPO, None)
@@ -108,7 +109,9 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = POLL) -
 @contextmanager
 def running_app(tmp_path: Path, endpoint: str, **overrides: Any) -> Iterator[TestClient[Any]]:
     """The app against ``endpoint`` (a fake Hub), online, its database in ``tmp_path``."""
-    settings = make_settings(tmp_path, **{"hf_hub_offline": False, "hf_endpoint": endpoint, **overrides})
+    settings = make_settings(
+        tmp_path, **{"hf_hub_offline": False, "hf_endpoint": endpoint, "replica_id": REPLICA, **overrides}
+    )
     with TestClient(create_app(settings)) as client:
         yield client
 
@@ -588,8 +591,8 @@ def test_metrics_and_readyz_report_a_healthy_hub(hub, tmp_path):
         health = hf_health(client)
 
     calls = float(len(REPOS))
-    assert f"modelhub_hf_upstream_calls_total {calls}" in metrics
-    assert f'modelhub_hf_outcomes_total{{outcome="found"}} {calls}' in metrics
+    assert f'modelhub_hf_upstream_calls_total{{replica="{REPLICA}"}} {calls}' in metrics
+    assert f'modelhub_hf_outcomes_total{{outcome="found",replica="{REPLICA}"}} {calls}' in metrics
     assert datetime.fromisoformat(health["last_success_at"]) <= datetime.now(UTC)
     assert health["last_error"] is None
     assert health["cooldown_until"] is None
@@ -608,8 +611,9 @@ def test_a_429_shows_in_readyz_and_metrics_and_stops_the_calls(hub, tmp_path):
     assert readyz["status"] == "ready"  # the Hub's health is informative
     assert health["last_error"] == "rate limited (429); no calls for 60 s"
     assert now + timedelta(seconds=50) < datetime.fromisoformat(health["cooldown_until"]) <= now + timedelta(seconds=60)
-    assert 'modelhub_hf_outcomes_total{outcome="ratelimited"}' in metrics
-    assert "modelhub_hf_cooldown_until_timestamp_seconds 0.0" not in metrics
+    assert f'modelhub_hf_outcomes_total{{outcome="ratelimited",replica="{REPLICA}"}}' in metrics
+    assert f'modelhub_hf_cooldown_until_timestamp_seconds{{replica="{REPLICA}"}} 0.0' not in metrics
+    assert "modelhub_hf_cooldown_until_timestamp_seconds{" in metrics
     assert hub.stats()["api_calls"] <= CONCURRENCY  # only those already out when the first 429 came back
     assert all(info == NO_STATS for info in infos.values())
 
