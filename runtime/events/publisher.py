@@ -177,10 +177,14 @@ class EventPublisher:
             ts = rfc3339(now)
             for runtime_id, (previous, status) in sorted(change.nodes.items()):
                 self._node_changed(runtime_id, previous, status, ts, change.removed_names.get(runtime_id, ""))
-        for pair in sorted(change.node_models):
-            if pair in change.progressed_rows and pair in self._rows.shapes:
+        rows = change.node_models
+        if change.progressed_rows:  # a heartbeat's byte counts: each waits for its pair's timer (order is moot)
+            shapes = self._rows.shapes
+            waiting = [pair for pair in change.progressed_rows if pair in shapes]
+            for pair in waiting:
                 self._rows.progressed(pair, now)
-                continue
+            rows = rows.difference(waiting)
+        for pair in sorted(rows):
             shape = self.lifecycle.row_shape(*pair)
             if shape is None:
                 self._rows.forget(pair)

@@ -152,6 +152,7 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry.register(_StatusCollector(lifecycle, hf))
 
     def watch(self, stream: EventStream) -> None:
@@ -161,6 +162,14 @@ class Metrics:
     def exposition(self, replica: str) -> bytes:
         """The registry in Prometheus text format, every sample labelled ``replica="<replica>"``."""
         return generate_latest(_Labelled(self.registry, {REPLICA_LABEL: replica}))
+
+    def _new_series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        """The request counter and latency histogram of one (method, route, status).
+
+        Kept per key by ``middleware``: ``labels()`` checks and looks up its arguments under a lock,
+        ~5 us a request on the heartbeat's path (py-spy, bench/runtime_http.py).
+        """
+        return self.requests.labels(method, route, str(status)), self.latency.labels(method, route)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """ASGI middleware that counts every HTTP request and observes its latency, by route template."""
@@ -185,9 +194,11 @@ class Metrics:
                 status = error.status_code
                 raise
             finally:
-                route: Any = scope.get("path_template", "unmatched")
-                method = str(scope.get("method", ""))
-                self.requests.labels(method, route, str(status)).inc()
-                self.latency.labels(method, route).observe(perf_counter() - start)
+                key = (str(scope.get("method", "")), str(scope.get("path_template", "unmatched")), status)
+                series = self._series.get(key)
+                if series is None:
+                    series = self._series[key] = self._new_series(*key)
+                series[0].inc()
+                series[1].observe(perf_counter() - start)
 
         return measured

@@ -29,7 +29,20 @@ class DownloadHealth:
 
     def add(self, now: float, bytes_done: int, bytes_total: int) -> None:
         """Take one report's byte counts."""
-        last_time, last_done = self._samples[-1]
+        samples = self._samples
+        last_time, last_done = samples[-1]
+        if (
+            bytes_total == self._total
+            and bytes_done >= last_done
+            and len(samples) >= 2
+            and last_time < now < samples[-2][0] + self.min_span
+        ):  # the common case, a report within min_span of the sample before: it replaces the last one
+            if bytes_done > last_done:
+                self._grew_at = now
+            samples[-1] = (now, bytes_done)
+            while len(samples) > 2 and samples[1][0] <= now - self.window:
+                samples.popleft()
+            return
         if bytes_total != self._total or bytes_done < last_done:
             self._samples.clear()
             self._grew_at = now

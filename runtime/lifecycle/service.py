@@ -419,7 +419,13 @@ class LifecycleService:
                     and previous.bytes_total == new.bytes_total
                     and previous.error == new.error
                 )
-                self._remember(new, previous, moment)
+                health = self._health.get((model_id, runtime_id)) if progress_only else None
+                if health is not None and new.state == NodeModelState.downloading:
+                    # the common case: a download moved on; only the report and its samples change
+                    stored[model_id][runtime_id] = new
+                    health.add(moment, new.bytes_done, new.bytes_total)
+                else:
+                    self._remember(new, previous, moment)
                 if not progress_only:
                     rows.add((model_id, runtime_id))
                 elif previous.bytes_done != new.bytes_done:  # type: ignore[union-attr]

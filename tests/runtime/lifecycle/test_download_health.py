@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from generated.types import Heartbeat, HeartbeatModelReport, ModelStatus, NodeMetrics, NodeModelState, NodeRegistration
 from runtime.lifecycle.download_health import DownloadHealth
@@ -359,3 +361,42 @@ async def test_a_restart_starts_every_downloads_health_over(service, clock):
     await restarted.expire()
     assert restarted.row(A, "n1").stalled is True
     assert restarted.aggregate(A).node_counts.stalled == 1
+
+
+def _reference_add(health: DownloadHealth, now: float, bytes_done: int, bytes_total: int) -> None:
+    """``DownloadHealth.add`` as written before its fast path: the rule, without the shortcut."""
+    samples = health._samples
+    last_time, last_done = samples[-1]
+    if bytes_total != health._total or bytes_done < last_done:
+        samples.clear()
+        health._grew_at = now
+        health._total = bytes_total
+    elif bytes_done > last_done:
+        health._grew_at = now
+    if samples and now <= last_time:
+        samples[-1] = (last_time, bytes_done)
+    elif len(samples) >= 2 and now - samples[-2][0] < health.min_span:
+        samples[-1] = (now, bytes_done)
+    else:
+        samples.append((now, bytes_done))
+    while len(samples) > 2 and samples[1][0] <= now - health.window:
+        samples.popleft()
+
+
+_REPORTS = st.lists(
+    st.tuples(st.floats(0, 2, allow_nan=False), st.integers(-50, 200), st.sampled_from([1000, 1000, 1000, 2000])),
+    max_size=60,
+)
+
+
+@given(_REPORTS)
+def test_the_fast_path_keeps_the_rule(reports):
+    """Any sequence of reports leaves the same samples, growth time and total as the plain rule."""
+    fast, plain = DownloadHealth(0.0, 0, 1000), DownloadHealth(0.0, 0, 1000)
+    now, done = 0.0, 0
+    for step, delta, total in reports:
+        now, done = now + step, max(0, done + delta)
+        fast.add(now, done, total)
+        _reference_add(plain, now, done, total)
+        assert (list(fast._samples), fast._grew_at, fast._total) == (list(plain._samples), plain._grew_at, plain._total)
+        assert (fast.rate(now), fast.eta(now)) == (plain.rate(now), plain.eta(now))
