@@ -81,7 +81,7 @@ class ModelsController(Controller):
         compressed copy next to the encoded one, since gzip per request would cost more than the rest.
         """
         services: Services = request.app.state.services
-        query = request.query_params.get("q")
+        query = request.query_params.get("q") if request.scope["query_string"] else None  # parse only if any
         gzipped = b"gzip" in (request_header(request.scope, b"accept-encoding") or b"")
         body, etag = services.hub.gzipped(query) if gzipped else services.hub.body(query)
         headers = [(b"etag", etag), (b"cache-control", b"no-cache"), (b"vary", b"accept-encoding")]
