@@ -36,6 +36,8 @@ class WrkResult:
     requests: int
     cpu_us: float | None = None
     """CPU time of the server process (every thread) per request, in microseconds, if known."""
+    steal_pct: float | None = None
+    """Share of the server's CPU the hypervisor ran something else on during the run (``steal``), if known."""
 
 
 def parse_wrk(output: str) -> WrkResult:
@@ -64,6 +66,31 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ticks(cpu: int) -> tuple[int, int] | None:
+    """(steal, all) clock ticks of one CPU since boot, from /proc/stat; None without it.
+
+    On a virtual machine ``steal`` is time the CPU was wanted but the hypervisor ran another guest:
+    it stalls whatever runs there, and shows in latency tails rather than in CPU per request.
+    """
+    try:
+        lines = Path("/proc/stat").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        name, *fields = line.split()
+        if name == f"cpu{cpu}":
+            ticks = [int(field) for field in fields[:8]]  # user nice system idle iowait irq softirq steal
+            return ticks[7], sum(ticks)
+    return None
+
+
+def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """Percent of the ticks between two ``cpu_ticks`` readings that were stolen."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return 100 * (after[0] - before[0]) / (after[1] - before[1])
 
 
 def memory_mib(pid: int | str, field: str = "VmRSS") -> float:

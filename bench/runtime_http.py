@@ -69,7 +69,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from _measure import WrkResult, cpu_seconds, cpu_text, free_port, median, parse_wrk, table, verdict  # noqa: E402
+from _measure import (  # noqa: E402
+    WrkResult,
+    cpu_seconds,
+    cpu_text,
+    cpu_ticks,
+    free_port,
+    median,
+    parse_wrk,
+    steal_share,
+    table,
+    verdict,
+)
 
 from generated.catalog import CATALOG  # noqa: E402
 
@@ -232,12 +243,15 @@ def run_wrk(
     script_args: Sequence[str] = (),
     threads: int = 1,
     server: int | None = None,
+    server_cpu: int | None = None,
 ) -> WrkResult:
     """Run wrk (``threads`` threads, ``CONNECTIONS`` connections) against ``url`` and parse its report.
 
     With ``server`` (its pid), the server's CPU time per request during the run is measured too: on a
-    machine shared with other work it varies much less than throughput.
+    machine shared with other work it varies much less than throughput. With ``server_cpu`` (the
+    CPU it is pinned to), the share of that CPU the hypervisor stole during the run.
     """
+    ticks = cpu_ticks(server_cpu) if server_cpu is not None else None
     before = cpu_seconds(server) if server is not None else None
     command = ["wrk", f"-t{threads}", f"-c{CONNECTIONS}", f"-d{duration:g}s", "--latency", *extra, url]
     if script_args:
@@ -250,6 +264,8 @@ def run_wrk(
         raise SystemExit(f"wrk failed ({completed.returncode}):\n{completed.stdout}{completed.stderr}")
     result = parse_wrk(completed.stdout)
     after = cpu_seconds(server) if server is not None else None
+    if server_cpu is not None:
+        result = replace(result, steal_pct=steal_share(ticks, cpu_ticks(server_cpu)))
     if before is None or after is None or not result.requests:
         return result
     return replace(result, cpu_us=(after - before) / result.requests * 1e6)
@@ -273,6 +289,7 @@ class Server:
             "profile": str(profile) if profile else None,
             "top": PROFILE_TOP,
         }
+        self.cpu = cpu
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -389,7 +406,9 @@ def write_script(scratch: Path) -> Path:
 
 def heartbeat_round(server: Server, script: Path, models: list[str], round_index: int, duration: float) -> WrkResult:
     args = [NODE_TOKEN, str(round_index * ROUND_STRIDE), *models]
-    return run_wrk(server.base, duration, ["-s", str(script)], args, threads=CONNECTIONS, server=server.pid)
+    return run_wrk(
+        server.base, duration, ["-s", str(script)], args, threads=CONNECTIONS, server=server.pid, server_cpu=server.cpu
+    )
 
 
 def check_heartbeats(client: httpx.Client, models: list[str], last_round: int) -> None:
@@ -424,8 +443,8 @@ def measure(scratch: Path, cpu: int | None, rounds: int, duration: float, warmup
             run_wrk(hub_url, warmup, read_header)
             run_wrk(bare_url, warmup, read_header)
         for _ in range(rounds):
-            results.hub.append(run_wrk(hub_url, duration, read_header, server=server.pid))
-            results.bare.append(run_wrk(bare_url, duration, read_header, server=server.pid))
+            results.hub.append(run_wrk(hub_url, duration, read_header, server=server.pid, server_cpu=server.cpu))
+            results.bare.append(run_wrk(bare_url, duration, read_header, server=server.pid, server_cpu=server.cpu))
 
         models = setup_heartbeats(client)
         if warmup > 0:
@@ -497,6 +516,9 @@ def report(
     for name, runs in routes:
         lines.append(f"  {name}: " + ", ".join(f"{r.rate:.0f} ({r.p99_ms:.1f})" for r in runs))
     lines.append("  hub/bare: " + ", ".join(f"{r:.2f}" for r in ratios))
+    for name, runs in routes:
+        if all(r.steal_pct is not None for r in runs):
+            lines.append(f"  CPU stolen from the server, {name}: " + ", ".join(f"{r.steal_pct:.0f}%" for r in runs))
     cpu_ratios = [
         bare.cpu_us / hub.cpu_us
         for hub, bare in zip(results.hub, results.bare, strict=True)
