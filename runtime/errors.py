@@ -160,6 +160,8 @@ class Forbidden(AppClientError):
     message = "This token may not do that."
 
 
+_INTERNAL = "Something went wrong on the server."
+
 _HTTP_CODES = {
     400: "validation_error",
     401: "unauthorized",
@@ -187,10 +189,23 @@ def error_body(code: str, message: str, pointer: str | None = None) -> bytes:
     return msgspec.json.encode(ErrorBody(error=detail))
 
 
+def error_answer(error: Exception) -> tuple[int, bytes]:
+    """The status and error body for an error a handler let through; logged when it is the server's fault.
+
+    For handlers outside Litestar's exception handling (the heartbeat lane); ``exception_handlers``
+    answer the same for everything else.
+    """
+    if isinstance(error, AppError):
+        if error.status_code >= 500:
+            logger.error("request failed: %s", error.message)
+        return error.status_code, error_body(error.code, error.message, error.pointer)
+    logger.exception("unhandled error", exc_info=error)
+    return 500, error_body("internal_error", _INTERNAL)
+
+
 def _app_error(_: Request[Any, Any, Any], error: AppError) -> Response[bytes]:
-    if error.status_code >= 500:
-        logger.error("request failed: %s", error.message)
-    return error_response(error.status_code, error.code, error.message, pointer=error.pointer)
+    status, body = error_answer(error)
+    return Response(body, status_code=status, media_type=MediaType.JSON)
 
 
 def _validation_message(error: ValidationException) -> str:
@@ -242,15 +257,15 @@ def _http_error(request: Request[Any, Any, Any], error: HTTPException) -> Respon
     if status == 405:
         return _method_not_allowed(request, error)
     code = _HTTP_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
-    message = error.detail if status < 500 else "Something went wrong on the server."
+    message = error.detail if status < 500 else _INTERNAL
     if status == 413:
         message = "The request body is too large."
     return error_response(status, code, message, headers=error.headers)
 
 
 def _unexpected(_: Request[Any, Any, Any], error: Exception) -> Response[bytes]:
-    logger.exception("unhandled error", exc_info=error)
-    return error_response(500, "internal_error", "Something went wrong on the server.")
+    status, body = error_answer(error)
+    return Response(body, status_code=status, media_type=MediaType.JSON)
 
 
 def exception_handlers() -> ExceptionHandlersMap:

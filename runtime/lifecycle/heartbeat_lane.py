@@ -17,7 +17,6 @@ serves the route for any app built without the lane; both call ``answer``.
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import TYPE_CHECKING
 
@@ -26,10 +25,10 @@ from litestar.enums import ScopeType
 
 from generated.types import Heartbeat
 from runtime.auth import NODE, authorize
-from runtime.errors import AppError, error_body
+from runtime.errors import error_answer
 from runtime.json_body import decode_json, read_body, require_json
 from runtime.path_guard import path_problem
-from runtime.preencoded import JSON
+from runtime.preencoded import PreEncoded
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -41,13 +40,10 @@ if TYPE_CHECKING:
 
 __all__ = ["TEMPLATE", "answer", "heartbeat_lane"]
 
-logger = logging.getLogger(__name__)
-
 #: The route as Litestar names it (the ``route`` label of the request metrics).
 TEMPLATE = "/v0/nodes/{runtime_id}/heartbeat"
 _PATH = re.compile(r"/v0/nodes/(?P<runtime_id>[^/]+)/heartbeat")
 _DECODER = msgspec.json.Decoder(Heartbeat)
-_INTERNAL = error_body("internal_error", "Something went wrong on the server.")
 
 
 async def answer(services: Services, runtime_id: str, body: bytes) -> bytes:
@@ -73,16 +69,9 @@ def heartbeat_lane(
             require_json(scope)
             body = await answer(services, runtime_id, await read_body(scope, receive, max_body_bytes))
             status = 200
-        except AppError as error:
-            if error.status_code >= 500:
-                logger.error("request failed: %s", error.message)
-            body, status = error_body(error.code, error.message, error.pointer), error.status_code
-        except Exception:
-            logger.exception("unhandled error")
-            body, status = _INTERNAL, 500
-        headers = [(b"content-type", JSON), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        except Exception as error:  # answered as Litestar's exception handlers answer it
+            status, body = error_answer(error)
+        await PreEncoded(body, status=status)(scope, receive, send)
 
     measured = measure(heartbeat)
 

@@ -117,3 +117,15 @@ def test_lane_requests_are_counted_under_the_route_template(client, node):
 def test_the_app_hands_requests_to_the_lane_first(client):
     """The comparisons above compare two code paths only if the plain path is the lane's."""
     assert client.app.asgi_handler.__qualname__ == "heartbeat_lane.<locals>.lane"
+
+
+def test_an_unexpected_failure_is_a_500_with_the_error_body_alike(client, node, monkeypatch, caplog):
+    async def broken(runtime_id, heartbeat):
+        raise RuntimeError("the lifecycle broke")
+
+    monkeypatch.setattr(client.app.state.services.lifecycle, "heartbeat", broken)
+    lane, litestar = _both(client, "node-a", GOOD, JSON)
+    assert lane[0] == 500
+    assert lane == litestar
+    assert b"the lifecycle broke" not in lane[2]  # the cause is logged, not sent
+    assert [record.getMessage() for record in caplog.records].count("unhandled error") == 2  # once each
