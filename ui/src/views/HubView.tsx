@@ -1,11 +1,10 @@
 // Model Hub: a card per catalog model; search, status filter and sort kept in the URL (hubState.ts);
 // Register (available) and Unregister behind a confirmation (registered, downloading, ready) for admins.
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { useDeferredValue, useId, useState } from "react";
+import { useDeferredValue, useId } from "react";
 import type { HubItem, Role } from "@generated";
 import { errorText } from "../api/client";
 import { hubQuery, queryKeys, registerModel } from "../api/queries";
-import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorText, ProgressBar, StalledBadge, StatusBadge, useNow } from "../components/bits";
 import { formatBytes, formatCount, formatTokens, relativeTime } from "../format";
 import { useConnectionState, useLiveTopics } from "../live/EventStreamProvider";
@@ -20,7 +19,7 @@ import {
   type StatusFilter,
   useHubState,
 } from "./hubState";
-import { useUnregister } from "./useUnregister";
+import { UnregisterAction } from "./UnregisterAction";
 
 export function HubView({ role }: { readonly role: Role }) {
   useLiveTopics(["models"]);
@@ -220,37 +219,10 @@ function ModelCard({ item, isAdmin }: { readonly item: HubItem; readonly isAdmin
           </button>
         </div>
       ) : null}
-      {isAdmin && item.status !== "available" ? <UnregisterAction item={item} /> : null}
+      {isAdmin && item.status !== "available" ? <UnregisterAction item={item} label="Unregister" /> : null}
       <ErrorText>{register.isError ? errorText(register.error) : null}</ErrorText>
     </article>
   );
 }
 
 /** Unregister on a registered card: the confirmation dialog, then DELETE /v0/models/{id}. */
-function UnregisterAction({ item }: { readonly item: HubItem }) {
-  const [confirming, setConfirming] = useState(false);
-  const remove = useUnregister(item.id, () => setConfirming(false));
-  return (
-    <>
-      <div className="card-actions">
-        <button type="button" className="danger" onClick={() => setConfirming(true)}>
-          Unregister
-        </button>
-      </div>
-      <ConfirmDialog
-        open={confirming}
-        title={`Unregister ${item.name}?`}
-        confirmLabel="Unregister"
-        busy={remove.isPending}
-        error={remove.isError ? errorText(remove.error) : null}
-        onConfirm={() => remove.mutate()}
-        onCancel={() => {
-          setConfirming(false);
-          remove.reset();
-        }}
-      >
-        <p>The model is unregistered and every node removes its files. You can register it again later.</p>
-      </ConfirmDialog>
-    </>
-  );
-}

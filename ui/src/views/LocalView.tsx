@@ -6,12 +6,11 @@ import { memo, useState } from "react";
 import type { HubItem, Node, NodeModelDetail, Role } from "@generated";
 import { errorText } from "../api/client";
 import { hubQuery, modelDetailQuery, nodesQuery } from "../api/queries";
-import { ConfirmDialog } from "../components/ConfirmDialog";
 import { ErrorText, OfflineMarker, ProgressBar, StalledBadge, StatusBadge } from "../components/bits";
 import { formatBytes, formatEta, formatRate } from "../format";
 import { useConnectionState, useLiveTopics } from "../live/EventStreamProvider";
 import { countsText, hubProgress, sortRows } from "../live/patches";
-import { useUnregister } from "./useUnregister";
+import { UnregisterAction } from "./UnregisterAction";
 
 /** Rows shown at first and added by each "Show more". */
 export const PAGE_SIZE = 50;
@@ -65,9 +64,7 @@ function LocalCard({
   readonly nodes: ReadonlyMap<string, NodeInfo>;
   readonly canDelete: boolean;
 }) {
-  const [confirming, setConfirming] = useState(false);
   const [expanded, setExpanded] = useState(false);
-  const remove = useUnregister(item.id, () => setConfirming(false));
   const progress = hubProgress(item);
   const summary = countsText(item.node_counts);
   const reports = reportCount(item);
@@ -101,27 +98,7 @@ function LocalCard({
         </button>
       ) : null}
       {expanded ? <ModelNodes item={item} nodes={nodes} /> : null}
-      {canDelete ? (
-        <div className="card-actions">
-          <button type="button" className="danger" onClick={() => setConfirming(true)}>
-            Delete
-          </button>
-        </div>
-      ) : null}
-      <ConfirmDialog
-        open={confirming}
-        title={`Delete ${item.name}?`}
-        confirmLabel="Delete"
-        busy={remove.isPending}
-        error={remove.isError ? errorText(remove.error) : null}
-        onConfirm={() => remove.mutate()}
-        onCancel={() => {
-          setConfirming(false);
-          remove.reset();
-        }}
-      >
-        <p>The model is unregistered and every node removes its files. You can register it again later.</p>
-      </ConfirmDialog>
+      {canDelete ? <UnregisterAction item={item} label="Delete" /> : null}
     </article>
   );
 }
