@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
-import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -25,11 +23,20 @@ from alembic.script import ScriptDirectory
 from generated.catalog import CATALOG
 from runtime.db.sql import _MIGRATION_LOCK_KEY, alembic_config
 from tests.adversarial.services import PrivatePostgres
-from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, HF_ENDPOINT, NODE_TOKEN, READ, READ_TOKEN, free_port
+from tests.runtime.conftest import (
+    ADMIN,
+    ADMIN_TOKEN,
+    HF_ENDPOINT,
+    NODE_TOKEN,
+    READ,
+    READ_TOKEN,
+    spawn_server,
+    stop_server,
+)
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Iterator
-    from pathlib import Path
 
 REPLICAS = ("a", "b", "c")
 MODEL = CATALOG[0].id
@@ -45,7 +52,6 @@ def postgres() -> Iterator[PrivatePostgres]:
 
 def start(tmp_path: Path, replica: str, database_url: str) -> tuple[str, subprocess.Popen[str]]:
     """`modelhub serve` as replica ``replica`` on a free port; returns its base URL and process (not waited for)."""
-    port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
     environment |= {
         "MODELHUB_DATABASE_URL": database_url,
@@ -56,19 +62,10 @@ def start(tmp_path: Path, replica: str, database_url: str) -> tuple[str, subproc
         "HF_ENDPOINT": HF_ENDPOINT,
         "HF_HUB_OFFLINE": "1",
     }
-    log = (tmp_path / f"replica-{replica}.log").open("w")  # a file, not a pipe: a full pipe would block the server
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runtime", "serve", "--port", str(port)],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    log.close()  # the child holds its own descriptor
-    return f"http://127.0.0.1:{port}", process
+    return spawn_server(tmp_path, environment)
 
 
-def wait_ready(tmp_path: Path, replica: str, base: str, process: subprocess.Popen[str]) -> httpx.Response:
+def wait_ready(replica: str, base: str, process: subprocess.Popen[str]) -> httpx.Response:
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -78,19 +75,9 @@ def wait_ready(tmp_path: Path, replica: str, base: str, process: subprocess.Pope
         except httpx.TransportError:
             pass
         if process.poll() is not None or time.monotonic() > deadline:
-            log = (tmp_path / f"replica-{replica}.log").read_text()
+            log = Path(process.log_path).read_text()  # type: ignore[attr-defined]
             raise AssertionError(f"replica {replica} is not ready (exit {process.poll()}):\n{log}")
         time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 async def connect(url: str) -> asyncpg.Connection:
@@ -124,7 +111,7 @@ def test_replicas_started_together_on_an_empty_database_migrate_once_and_all_ser
         loop.run_until_complete(holder.close())
         loop.close()
         for replica, (base, process) in servers.items():
-            ready = wait_ready(tmp_path, replica, base, process)
+            ready = wait_ready(replica, base, process)
             assert ready.json()["checks"]["database"] == "ok"
             assert ready.json()["details"]["replica"] == replica
             assert f'replica="{replica}"' in httpx.get(f"{base}/metrics").text
@@ -140,13 +127,13 @@ def test_replicas_started_together_on_an_empty_database_migrate_once_and_all_ser
         assert asyncio.run(query(postgres.url, "SELECT model_id FROM registrations")) == [(MODEL,)]
     finally:
         for _, process in servers.values():
-            stop(process)
+            stop_server(process)
 
     # a replica started afterwards finds the schema at head (no migration to run) and the registration made on A
     base, process = start(tmp_path, "d", postgres.url)
     try:
-        assert wait_ready(tmp_path, "d", base, process).json()["details"]["replica"] == "d"
+        assert wait_ready("d", base, process).json()["details"]["replica"] == "d"
         hub = {item["id"]: item["status"] for item in httpx.get(f"{base}/v0/models/hub", headers=READ).json()}
         assert hub[MODEL] == "registered"
     finally:
-        stop(process)
+        stop_server(process)

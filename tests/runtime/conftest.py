@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -17,8 +18,7 @@ from runtime.app import create_app
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from pathlib import Path
+    from collections.abc import Iterator, Mapping
 
 ADMIN_TOKEN = "admin-secret-token"
 NODE_TOKEN = "node-secret-token"
@@ -73,10 +73,38 @@ def run_modelhub(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def spawn_server(tmp_path: Path, environment: Mapping[str, str], *args: str) -> tuple[str, subprocess.Popen[str]]:
+    """`modelhub serve` on a free loopback port with exactly ``environment``; its base URL and process (not waited for).
+
+    Its output goes to ``process.log_path`` under ``tmp_path``: a file, not a pipe, which blocks the server once full.
+    """
+    port = free_port()
+    with (tmp_path / f"server-{port}.log").open("w") as log:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            [sys.executable, "-m", "runtime", "serve", "--port", str(port), *args],
+            env=dict(environment),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    process.log_path = log.name  # type: ignore[attr-defined]
+    return f"http://127.0.0.1:{port}", process
+
+
+def stop_server(process: subprocess.Popen[str]) -> None:
+    """SIGTERM, as an operator stops it; killed if it has not stopped within 10 s."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
 def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`modelhub serve` in a subprocess on a free loopback port; yields its base URL and process."""
-    port = free_port()
+    """`modelhub serve` in a subprocess on a free loopback port, once it answers; yields its base URL and process."""
     environment = {
         **os.environ,
         "MODELHUB_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'live.db'}",
@@ -87,16 +115,7 @@ def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, s
         "HF_HUB_OFFLINE": "1",
         **env,
     }
-    log = (tmp_path / f"server-{port}.log").open("w")  # a file, not a pipe: a full pipe would block the server
-    process = subprocess.Popen(
-        [sys.executable, "-m", "runtime", "serve", "--port", str(port), *args],
-        env=environment,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    process.log_path = log.name  # type: ignore[attr-defined]
-    base = f"http://127.0.0.1:{port}"
+    base, process = spawn_server(tmp_path, environment, *args)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -106,15 +125,8 @@ def live_server(tmp_path: Path, *args: str, **env: str) -> Iterator[tuple[str, s
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{(tmp_path / log.name).read_text()}")
+                raise RuntimeError(f"server did not start:\n{Path(process.log_path).read_text()}")  # type: ignore[attr-defined]
             time.sleep(0.1)
         yield base, process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.close()
+        stop_server(process)
