@@ -13,7 +13,7 @@ from litestar.types import ASGIApp
 from generated.types import ErrorBody, Heartbeat, HeartbeatResponse, Node, NodeDetail, NodeRegistration
 from runtime.auth import ADMIN, NODE, READ
 from runtime.deps import Services
-from runtime.json_body import documented_body, read_body, read_json, require_json
+from runtime.json_body import documented_body, read_json
 from runtime.lifecycle.heartbeat_lane import answer
 from runtime.openapi_docs import BODY_ERRORS, ERRORS, get_with_head, security_for, spec
 from runtime.preencoded import PreEncoded
@@ -84,10 +84,9 @@ class NodesController(Controller):
         and serves it in an app built without the lane, through the same ``answer``.
         """
         services: Services = request.app.state.services
-        require_json(request.scope)
         limit = request.route_handler.resolve_request_max_body_size()
-        body = await read_body(request.scope, request.receive, limit)
-        return PreEncoded(await answer(services, request.path_params["runtime_id"], body))
+        runtime_id = request.path_params["runtime_id"]
+        return PreEncoded(await answer(services, runtime_id, request.scope, request.receive, limit))
 
     @get_with_head("", operation_id="listNodes", roles=READ, security=security_for(READ), responses=_ERRORS)
     async def list_nodes(self, services: NamedDependency[Services]) -> list[Node]:

@@ -46,8 +46,10 @@ _PATH = re.compile(r"/v0/nodes/(?P<runtime_id>[^/]+)/heartbeat")
 _DECODER = msgspec.json.Decoder(Heartbeat)
 
 
-async def answer(services: Services, runtime_id: str, body: bytes) -> bytes:
-    """Take one heartbeat body; the answer: the node's status and every registered model's manifest, encoded."""
+async def answer(services: Services, runtime_id: str, scope: Scope, receive: Receive, limit: int | None) -> bytes:
+    """Read and take one heartbeat (JSON, at most ``limit`` bytes); answer its status and the manifests, encoded."""
+    require_json(scope)
+    body = await read_body(scope, receive, limit)
     status = await services.lifecycle.heartbeat(runtime_id, decode_json(body, _DECODER))
     return b'{"status":"' + status.value.encode() + b'","models":' + services.manifests.encoded + b"}"
 
@@ -66,8 +68,7 @@ def heartbeat_lane(
         runtime_id = scope["path_params"]["runtime_id"]
         try:
             authorize(tokens, scope, NODE)
-            require_json(scope)
-            body = await answer(services, runtime_id, await read_body(scope, receive, max_body_bytes))
+            body = await answer(services, runtime_id, scope, receive, max_body_bytes)
             status = 200
         except Exception as error:  # answered as Litestar's exception handlers answer it
             status, body = error_answer(error)
