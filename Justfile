@@ -43,6 +43,14 @@ serve *args:
 demo *args: ui-build
     python -m runtime.demo {{ args }}
 
+# Replicas (default 3) on the local PostgreSQL and Redis behind HAProxy, fake Hub, simulated nodes; prints URLs and tokens
+cluster *args: ui-build
+    python -m runtime.cluster {{ args }}
+
+# Rolling restart of 3 replicas behind HAProxy under wrk, against the same run without restarts (needs wrk, haproxy)
+bench-rolling *args:
+    python bench/rolling_restart.py {{ args }}
+
 # Rewrite the syrupy snapshots after an intended template change (commit them with the template)
 snapshot-update:
     pytest tests/codegen --snapshot-update

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import TYPE_CHECKING
 
+import msgspec
 from litestar import Litestar
 from litestar.channels import ChannelsPlugin
 from litestar.config.compression import CompressionConfig
@@ -23,7 +25,9 @@ from runtime.auth import Tokens, auth_middleware
 from runtime.catalog.controllers import ModelsController, OpenAIController
 from runtime.catalog.services import HubCache, ManifestCache
 from runtime.dashboard import api_docs, dashboard_router
-from runtime.db.sql import SqlStore
+from runtime.db.feed import ChangeFeed
+from runtime.db.leader import Leadership
+from runtime.db.sql import SqlStore, is_postgres
 from runtime.deps import Services
 from runtime.errors import exception_handlers
 from runtime.events.backends import CHANNEL, backend_for
@@ -36,6 +40,7 @@ from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
 from runtime.lifecycle.controllers import NodesController
 from runtime.lifecycle.heartbeat_lane import heartbeat_lane
+from runtime.lifecycle.replication import StateUpdate, decode, encode
 from runtime.lifecycle.service import LifecycleService
 from runtime.openapi_docs import COMPONENTS as OPENAPI_COMPONENTS
 from runtime.openapi_docs import StrictStructSchemaPlugin
@@ -52,6 +57,8 @@ if TYPE_CHECKING:
     from runtime.db import Store
     from runtime.hf.cache import Key
 
+logger = logging.getLogger(__name__)
+
 
 def create_app(
     settings: Settings | None = None,
@@ -66,14 +73,21 @@ def create_app(
     """
     settings = settings or Settings()
     store = store or SqlStore(settings.database_url)
+    # Replicas share PostgreSQL (runtime/lifecycle/replication.py); SQLite is one process.
+    replicated = is_postgres(settings.database_url)
+    replica = settings.replica_id if replicated else None
     lifecycle = LifecycleService(
         store,
         offline_after=settings.node_offline_after,
         stall_after=settings.download_stall_after,
         auto_approve=settings.auto_approve_nodes,
         catalog={model.id: model for model in catalog},
+        replica=replica,
+        progress_announce_interval=settings.ws_node_progress_interval,
     )
-    hf = HfStatsService(settings, store, catalog)
+    hf_saved = None if replica is None else encode(StateUpdate(origin=replica, hf_stats=True))
+    hf = HfStatsService(settings, store, catalog, save_note=hf_saved)
+    leadership = Leadership(settings.database_url)
     hub = HubCache(lifecycle, hf)
     manifests = ManifestCache(lifecycle, settings.hf_endpoint)
     metrics = Metrics(lifecycle, hf)
@@ -94,6 +108,18 @@ def create_app(
         node_progress_interval=settings.ws_node_progress_interval,
     )
 
+    async def replicated_update(payload: str) -> None:
+        try:
+            update = decode(payload)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            logger.warning("replication: ignored an update this release cannot read (%s)", error)
+            return
+        await lifecycle.apply(update)
+        if update.hf_stats and update.origin != replica:
+            await hf.load()
+
+    feed = ChangeFeed(settings.database_url, receive=replicated_update, resync=lifecycle.resync) if replicated else None
+
     def hf_changed(keys: set[Key]) -> None:
         now = lifecycle.clock()
         for model_id in hub.models_of(keys):
@@ -108,6 +134,23 @@ def create_app(
     async def heartbeat() -> None:
         events.heartbeat()
 
+    # Cluster-wide duties run on the leader only (runtime/db/leader.py); SQLite's one process always leads.
+    hf_interval = max(1.0, min(60.0, settings.hf_cache_ttl / 4))
+    duties: list[asyncio.Task[None]] = []
+
+    def lead(leading: bool) -> None:
+        for task in duties:
+            task.cancel()
+        if leading:
+            duties[:] = [
+                asyncio.create_task(hf.run(hf_interval)),
+                asyncio.create_task(run_periodically(min(1.0, settings.node_offline_after / 4), lifecycle.expire)),
+            ]
+        else:
+            duties[:] = [asyncio.create_task(hf.follow(hf_interval))]
+
+    leadership.listeners.append(lead)
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await store.open()
@@ -118,20 +161,26 @@ def create_app(
                 stream = asyncio.create_task(events.run())
                 await events.listening.wait()
                 publisher.attach()
+                lead(False)
                 tasks = [
                     stream,
-                    asyncio.create_task(hf.run(max(1.0, min(60.0, settings.hf_cache_ttl / 4)))),
-                    asyncio.create_task(run_periodically(min(1.0, settings.node_offline_after / 4), lifecycle.expire)),
+                    leadership.start(),
                     asyncio.create_task(run_periodically(settings.heartbeat_flush_interval, lifecycle.flush)),
                     asyncio.create_task(run_periodically(settings.ws_heartbeat_interval, heartbeat)),
                 ]
+                if feed is not None:
+                    tasks += [
+                        asyncio.create_task(feed.run()),
+                        asyncio.create_task(run_periodically(settings.replica_sync_interval, lifecycle.announce)),
+                    ]
                 try:
                     yield
                 finally:
                     publisher.close()
-                    for task in tasks:
+                    await leadership.close()
+                    for task in [*tasks, *duties]:
                         task.cancel()
-                    for task in tasks:
+                    for task in [*tasks, *duties]:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
                     await lifecycle.flush(everything=True)
@@ -141,7 +190,7 @@ def create_app(
             await store.close()
 
     metrics.watch(events)
-    services = Services(lifecycle, hub, manifests, metrics, hf, events)
+    services = Services(lifecycle, hub, manifests, metrics, hf, events, leadership, feed)
 
     def provide(value: object) -> Provide:
         return Provide(lambda: value, sync_to_thread=False)

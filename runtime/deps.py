@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from runtime.catalog.services import HubCache, ManifestCache  # noqa: TC001 - read at run time by Litestar
+from runtime.db.feed import ChangeFeed  # noqa: TC001 - as above
+from runtime.db.leader import Leadership  # noqa: TC001 - as above
 from runtime.events.stream import EventStream  # noqa: TC001 - as above
 from runtime.health.metrics import Metrics  # noqa: TC001 - as above
 from runtime.hf.services import HfStatsService  # noqa: TC001 - as above
@@ -25,3 +27,7 @@ class Services:
     metrics: Metrics
     hf: HfStatsService
     events: EventStream
+    leadership: Leadership
+    """Whether this replica runs the cluster-wide duties."""
+    feed: ChangeFeed | None
+    """The other replicas' updates (PostgreSQL); None for one process on SQLite."""

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     """MODELHUB_DATABASE_URL: any SQLAlchemy async URL; PostgreSQL (postgresql+asyncpg://…) for scale-out."""
     redis_url: str | None = None
     """MODELHUB_REDIS_URL: when set, events go through Redis so replicas share them."""
+    replica_sync_interval: PositiveFloat = 0.05
+    """MODELHUB_REPLICA_SYNC_INTERVAL: seconds between two batches of heartbeat changes told to the other replicas."""
 
     # Events (WebSocket)
     ws_queue_size: PositiveInt = 256

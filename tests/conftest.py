@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from codegen import build
+from tests.adversarial.services import PrivatePostgres
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,3 +53,12 @@ def node_tool(name: str) -> Path:
     if not tool.exists() or shutil.which("node") is None:
         pytest.skip(f"{name} is not installed: run `just ui-deps` (needs Node.js 20+)")
     return tool
+
+
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL cluster of the test's own (never the machine's), to stop and start at will."""
+    cluster = PrivatePostgres()
+    cluster.start()
+    yield cluster
+    cluster.close()

@@ -82,6 +82,9 @@ class Store(Protocol):
     """Durable storage of registrations, nodes and per-node model states.
 
     Every method commits before it returns: once it has returned, the change survives a crash.
+    ``note`` (a replication message, ``runtime.lifecycle.replication``) is announced to the other
+    replicas in the same transaction as the write, so they learn of a change exactly when it is
+    committed, never of one that rolled back; a store without replicas ignores it.
     """
 
     async def open(self) -> None:
@@ -96,23 +99,39 @@ class Store(Protocol):
     async def load(self) -> StoredState:
         """Read everything."""
 
-    async def insert_registration(self, record: RegistrationRecord) -> None:
+    async def load_node(self, runtime_id: str) -> NodeRecord | None:
+        """One node as stored, or None."""
+
+    async def insert_registration(self, record: RegistrationRecord, *, note: str | None = None) -> None:
         """Add a registration; raise AlreadyStored if the model is registered already."""
 
-    async def delete_registration(self, model_id: str) -> bool:
+    async def delete_registration(self, model_id: str, *, note: str | None = None) -> bool:
         """Remove a registration and every node's state for that model; False if there was none."""
 
-    async def save_node(self, record: NodeRecord) -> None:
+    async def insert_node(self, record: NodeRecord, *, note: str | None = None) -> None:
+        """Add a node; raise AlreadyStored if its runtime id is taken."""
+
+    async def save_node(self, record: NodeRecord, *, note: str | None = None) -> None:
         """Insert or replace a node."""
 
-    async def delete_node(self, runtime_id: str) -> bool:
+    async def replace_node_if(self, record: NodeRecord, status: NodeStatus, *, note: str | None = None) -> bool:
+        """Replace a node only while its stored status is ``status``; False if it is not (or is gone)."""
+
+    async def delete_node(self, runtime_id: str, *, note: str | None = None) -> bool:
         """Remove a node and its model states; False if there was none."""
 
     async def save_reports(self, nodes: list[NodeRecord], node_models: list[NodeModelRecord]) -> None:
-        """Insert or replace nodes and node model states in one transaction (heartbeat batches)."""
+        """Update nodes and upsert node model states in one transaction (heartbeat batches).
+
+        A record older than the stored one (by heartbeat or report time) leaves the stored one as
+        it is: replicas write behind independently, and the newest report wins.
+        """
+
+    async def announce(self, notes: list[str]) -> None:
+        """Announce replication messages to the other replicas without writing anything."""
 
     async def load_hf_stats(self) -> list[HfStatsRecord]:
         """Every repository's last good Hugging Face stats."""
 
-    async def save_hf_stats(self, records: list[HfStatsRecord]) -> None:
+    async def save_hf_stats(self, records: list[HfStatsRecord], *, note: str | None = None) -> None:
         """Insert or replace Hugging Face stats in one transaction."""

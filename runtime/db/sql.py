@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, event, func, insert, select, text
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -53,6 +53,7 @@ from runtime.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
+    from datetime import datetime
 
     from sqlalchemy import Connection
     from sqlalchemy.engine import URL
@@ -61,7 +62,15 @@ if TYPE_CHECKING:
 
     from runtime.db.tables import Base
 
-__all__ = ["MIGRATIONS", "SqlStore", "alembic_config", "create_parent_directory", "make_engine", "sqlite_file_of"]
+__all__ = [
+    "FEED_CHANNEL",
+    "MIGRATIONS",
+    "SqlStore",
+    "alembic_config",
+    "create_parent_directory",
+    "make_engine",
+    "sqlite_file_of",
+]
 
 #: The Alembic environment (env.py and versions/).
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
@@ -76,6 +85,8 @@ _PRAGMAS = (
 _SQLITE_BEGIN = "modelhub_sqlite_begin"
 #: pg_advisory_xact_lock key held while migrating ("modelhub" in ASCII).
 _MIGRATION_LOCK_KEY = 0x6D6F64656C687562
+#: The PostgreSQL NOTIFY channel that carries replication messages between replicas (runtime/db/feed.py listens).
+FEED_CHANNEL = "modelhub_state"
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -100,6 +111,14 @@ def make_engine(url: str) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _sqlite_connect)
     event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine
+
+
+def is_postgres(url: str) -> bool:
+    """Whether a database URL names PostgreSQL (where replicas may share the database)."""
+    try:
+        return make_url(url).get_backend_name() == "postgresql"
+    except ArgumentError:
+        return False
 
 
 def sqlite_file_of(url: str) -> Path | None:
@@ -153,7 +172,13 @@ class SqlStore:
             asyncio.Lock() if in_memory else contextlib.nullcontext()
         )
         self._upsert_nodes = _upsert(backend, Node)
-        self._upsert_node_models = _upsert(backend, NodeModel)
+        # Heartbeat batches: replicas write behind on their own, so an older record never replaces a newer one.
+        self._upsert_heartbeat_nodes = _upsert(
+            backend,
+            Node,
+            newer=(Node.last_heartbeat_at.is_(None), "last_heartbeat_at"),
+        )
+        self._upsert_node_models = _upsert(backend, NodeModel, newer=(None, "updated_at"))
         self._upsert_hf_stats = _upsert(backend, HfStat)
 
     def __repr__(self) -> str:
@@ -182,17 +207,7 @@ class SqlStore:
             registrations = await conn.execute(
                 select(Registration.model_id, Registration.registered_at).order_by(Registration.model_id)
             )
-            nodes = await conn.execute(
-                select(
-                    Node.runtime_id,
-                    Node.machine_name,
-                    Node.gpu_memory_bytes,
-                    Node.status,
-                    Node.registered_at,
-                    Node.last_heartbeat_at,
-                    Node.metrics,
-                ).order_by(Node.runtime_id)
-            )
+            nodes = await conn.execute(select(*_NODE_COLUMNS).order_by(Node.runtime_id))
             node_models = await conn.execute(
                 select(
                     NodeModel.runtime_id,
@@ -206,45 +221,73 @@ class SqlStore:
             )
             return StoredState(
                 registrations=[RegistrationRecord(*row) for row in registrations],
-                nodes=[
-                    NodeRecord(runtime_id, machine, gpu, NodeStatus(status), registered, heartbeat, metrics)
-                    for runtime_id, machine, gpu, status, registered, heartbeat, metrics in nodes
-                ],
+                nodes=[_node_record(*row) for row in nodes],
                 node_models=[
                     NodeModelRecord(runtime_id, model_id, NodeModelState(state), done, total, error, updated)
                     for runtime_id, model_id, state, done, total, error, updated in node_models
                 ],
             )
 
-    async def insert_registration(self, record: RegistrationRecord) -> None:
+    async def load_node(self, runtime_id: str) -> NodeRecord | None:
+        """One node as stored, or None."""
+        async with self._read() as conn:
+            row = (await conn.execute(select(*_NODE_COLUMNS).where(Node.runtime_id == runtime_id))).first()
+        return None if row is None else _node_record(*row)
+
+    async def insert_registration(self, record: RegistrationRecord, *, note: str | None = None) -> None:
         """Add a registration.
 
         Raises:
             AlreadyStored: The model is registered already (the insert hit the primary key).
         """
         try:
-            async with self._write() as conn:
+            async with self._write(note) as conn:
                 await conn.execute(
                     insert(Registration).values(model_id=record.model_id, registered_at=record.registered_at)
                 )
         except IntegrityError as error:
             raise AlreadyStored(f"registration {record.model_id!r}") from error
 
-    async def delete_registration(self, model_id: str) -> bool:
+    async def delete_registration(self, model_id: str, *, note: str | None = None) -> bool:
         """Remove a registration and every node's row for that model; False if there was none."""
-        async with self._write() as conn:
+        async with self._write(note) as conn:
             await conn.execute(delete(NodeModel).where(NodeModel.model_id == model_id))
             result = await conn.execute(delete(Registration).where(Registration.model_id == model_id))
             return result.rowcount > 0
 
-    async def save_node(self, record: NodeRecord) -> None:
+    async def insert_node(self, record: NodeRecord, *, note: str | None = None) -> None:
+        """Add a node.
+
+        Raises:
+            AlreadyStored: A node has this runtime id already (a concurrent registration got there first).
+        """
+        try:
+            async with self._write(note) as conn:
+                await conn.execute(insert(Node).values(_node_row(record)))
+        except IntegrityError as error:
+            raise AlreadyStored(f"node {record.runtime_id!r}") from error
+
+    async def save_node(self, record: NodeRecord, *, note: str | None = None) -> None:
         """Insert or update a node (its model rows are kept)."""
-        async with self._write() as conn:
+        async with self._write(note) as conn:
             await conn.execute(self._upsert_nodes, [_node_row(record)])
 
-    async def delete_node(self, runtime_id: str) -> bool:
+    async def replace_node_if(self, record: NodeRecord, status: NodeStatus, *, note: str | None = None) -> bool:
+        """Update a node only while its stored status is ``status`` (one atomic UPDATE); False if it was not."""
+        row = _node_row(record)
+        del row["runtime_id"]
+        async with self._write(note) as conn:
+            result = await conn.execute(
+                update(Node).where(Node.runtime_id == record.runtime_id, Node.status == status.value).values(row)
+            )
+            if result.rowcount == 0:
+                await conn.rollback()  # nothing changed: the note must not go out either
+                return False
+            return True
+
+    async def delete_node(self, runtime_id: str, *, note: str | None = None) -> bool:
         """Remove a node; the database cascades to its model rows. False if there was none."""
-        async with self._write() as conn:
+        async with self._write(note) as conn:
             result = await conn.execute(delete(Node).where(Node.runtime_id == runtime_id))
             return result.rowcount > 0
 
@@ -260,7 +303,7 @@ class SqlStore:
             return
         async with self._write() as conn:
             if node_rows:
-                await conn.execute(self._upsert_nodes, list(node_rows.values()))
+                await conn.execute(self._upsert_heartbeat_nodes, list(node_rows.values()))
             if model_rows:
                 await conn.execute(self._upsert_node_models, list(model_rows.values()))
 
@@ -270,18 +313,27 @@ class SqlStore:
             rows = (await conn.execute(select(HfStat.__table__))).all()
         return [HfStatsRecord(*row) for row in rows]
 
-    async def save_hf_stats(self, records: list[HfStatsRecord]) -> None:
+    async def save_hf_stats(self, records: list[HfStatsRecord], *, note: str | None = None) -> None:
         """Upsert Hugging Face stats in one transaction."""
         rows = {(r.repo, r.revision): dataclasses.asdict(r) for r in records}
         if rows:
-            async with self._write() as conn:
+            async with self._write(note) as conn:
                 await conn.execute(self._upsert_hf_stats, list(rows.values()))
 
+    async def announce(self, notes: list[str]) -> None:
+        """NOTIFY every note on `FEED_CHANNEL` in one transaction (PostgreSQL; SQLite has no replicas)."""
+        if self._postgres and notes:
+            async with self._write() as conn:
+                for note in notes:
+                    await conn.execute(select(func.pg_notify(FEED_CHANNEL, note)))
+
     @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
+    async def _write(self, note: str | None = None) -> AsyncIterator[AsyncConnection]:
         with _unavailable_as_503(self):
             async with self._serial, self._engine.begin() as conn:
                 yield conn
+                if note is not None and self._postgres and conn.in_transaction():
+                    await conn.execute(select(func.pg_notify(FEED_CHANNEL, note)))  # delivered at commit
 
     @contextlib.asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -337,27 +389,48 @@ def _upgrade_to_head(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
-def _upsert(backend: str, entity: type[Base]) -> Insert:
-    """``INSERT ... ON CONFLICT (primary key) DO UPDATE SET`` every other column."""
-    if backend == "sqlite":
-        sqlite_insert = sqlite.insert(entity)
-        return sqlite_insert.on_conflict_do_update(
-            index_elements=[column for column in sqlite_insert.table.c if column.primary_key],
-            set_={
-                column.name: sqlite_insert.excluded[column.name]
-                for column in sqlite_insert.table.c
-                if not column.primary_key
-            },
-        )
-    postgres_insert = postgresql.insert(entity)
-    return postgres_insert.on_conflict_do_update(
-        index_elements=[column for column in postgres_insert.table.c if column.primary_key],
-        set_={
-            column.name: postgres_insert.excluded[column.name]
-            for column in postgres_insert.table.c
-            if not column.primary_key
-        },
+def _upsert(backend: str, entity: type[Base], newer: tuple[Any, str] | None = None) -> Insert:
+    """``INSERT ... ON CONFLICT (primary key) DO UPDATE SET`` every other column.
+
+    ``newer`` = (an extra condition or None, a time column): update only when the incoming row's
+    time is at least the stored one's (or the extra condition holds).
+    """
+    statement = sqlite.insert(entity) if backend == "sqlite" else postgresql.insert(entity)
+    table = statement.table
+    where = None
+    if newer is not None:
+        condition, column = newer
+        where = statement.excluded[column] >= table.c[column]
+        if condition is not None:
+            where = condition | where
+    return statement.on_conflict_do_update(
+        index_elements=[column for column in table.c if column.primary_key],
+        set_={column.name: statement.excluded[column.name] for column in table.c if not column.primary_key},
+        where=where,
     )
+
+
+_NODE_COLUMNS = (
+    Node.runtime_id,
+    Node.machine_name,
+    Node.gpu_memory_bytes,
+    Node.status,
+    Node.registered_at,
+    Node.last_heartbeat_at,
+    Node.metrics,
+)
+
+
+def _node_record(
+    runtime_id: str,
+    machine: str,
+    gpu: int | None,
+    status: str,
+    registered: datetime,
+    heartbeat: datetime | None,
+    metrics: dict[str, float | int],
+) -> NodeRecord:
+    return NodeRecord(runtime_id, machine, gpu, NodeStatus(status), registered, heartbeat, metrics)
 
 
 def _node_row(node: NodeRecord) -> dict[str, Any]:

@@ -171,7 +171,10 @@ class EventPublisher:
         self._metrics.close()
 
     def on_change(self, change: Change) -> None:
-        """Publish the events of one change."""
+        """Publish the events of one change (one of another replica's is published there: only noted)."""
+        if not change.local:
+            self._note_remote(change)
+            return
         now = self.lifecycle.clock()
         if change.nodes:
             ts = rfc3339(now)
@@ -198,6 +201,19 @@ class EventPublisher:
                 self._models.changed(model_id, self._model_shape(model_id), now)
         for runtime_id in sorted(change.metrics):
             self._metrics.changed(runtime_id, self._metrics_shape(runtime_id), now)
+
+    def _note_remote(self, change: Change) -> None:
+        """Take another replica's change as sent: a heartbeat here then publishes only what differs from it."""
+        for pair in change.node_models:
+            shape = self.lifecycle.row_shape(*pair)
+            if shape is None:
+                self._rows.forget(pair)
+            else:
+                self._rows.shapes[pair] = shape
+        for model_id in change.models:
+            self._models.shapes[model_id] = self._model_shape(model_id)
+        for runtime_id in change.metrics:
+            self._metrics.shapes[runtime_id] = self._metrics_shape(runtime_id)
 
     def on_hf_info(self, model_id: str, hf_info: HfInfo | None, now: datetime) -> None:
         """A Hugging Face refresh changed what the hub shows of ``model_id``."""

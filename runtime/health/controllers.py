@@ -46,11 +46,23 @@ class HealthController(Controller):
         backend = services.events.backend
         if backend is not None:
             checks["events"] = "ok" if backend.healthy else "unreachable: the events backend (Redis) failed"
+        feed = services.feed
+        if feed is not None:
+            checks["replication"] = (
+                "ok"
+                if feed.healthy
+                else "not listening: other replicas' changes are not seen (reads served from memory)"
+            )
         ready = all(value == "ok" for value in checks.values())
-        details = {
+        details: dict[str, object] = {
             "replica": request.app.state.settings.replica_id,
+            "leader": services.leadership.is_leader,
+            "leadership": services.leadership.details(),
+            "orphaned_registrations": services.lifecycle.orphaned_ids(),
             "huggingface": services.hf.health(),  # informative: the hub serves stale stats when HF fails
         }
+        if feed is not None:
+            details["replication"] = {"listening": feed.healthy, "updates_received": feed.received}
         body = msgspec.json.encode({"status": "ready" if ready else "not_ready", "checks": checks, "details": details})
         return Response(body, status_code=200 if ready else 503, media_type=MediaType.JSON)
 

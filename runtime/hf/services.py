@@ -54,8 +54,13 @@ class HfStatsService:
         *,
         client: HfClient | None = None,
         cache: StatsCache | None = None,
+        save_note: str | None = None,
     ) -> None:
-        """Wire the client and the cache from the settings (tests may pass their own)."""
+        """Wire the client and the cache from the settings (tests may pass their own).
+
+        ``save_note``: told to the other replicas with every save (they reload the stats then).
+        """
+        self.save_note = save_note
         self.client = client or HfClient(settings.hf_endpoint, token=settings.hf_token, timeout=settings.hf_timeout)
         self.cache = cache or StatsCache(
             self.client.model_info,
@@ -132,6 +137,15 @@ class HfStatsService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await refreshing
 
+    async def follow(self, interval: float) -> None:
+        """On a replica that is not the leader: never ask the Hub; show freshness aging every ``interval``.
+
+        The leader refreshes and saves; its note makes this replica ``load`` what it saved.
+        """
+        while True:
+            self._announce(self.keys)
+            await asyncio.sleep(interval)
+
     async def flush(self) -> None:
         """Write the values not saved yet (at shutdown)."""
         await self._save()
@@ -175,7 +189,7 @@ class HfStatsService:
                     )
                 )
         try:
-            await self.store.save_hf_stats(records)
+            await self.store.save_hf_stats(records, note=self.save_note if records else None)
         except BaseException:  # cancelled at shutdown, too: flush() writes them then
             self._unsaved |= keys
             raise

@@ -15,6 +15,13 @@ Concurrency: commands run one at a time under an asyncio lock, first come first 
 that conflicts with one that ran before it fails with 409. Registrations, node registration,
 approval and deletions are committed before they are acknowledged; heartbeat reports are written
 behind (``WriteBehind``).
+
+Replicas (``replica`` set; runtime/lifecycle/replication.py): the database decides between
+conflicting commands of different replicas — a registration is an INSERT on the primary key, an
+approval an UPDATE conditional on ``pending``, a deletion a DELETE that counts its rows — so exactly
+one wins and the others get the same 409 (or 404) as on one replica. Each command tells the other
+replicas in its own transaction; heartbeats and timers tell them in batches (``announce``); what
+they tell is applied here by ``apply``.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -44,6 +52,7 @@ from runtime.errors import (
 )
 from runtime.lifecycle.derive import AVAILABLE, Aggregate
 from runtime.lifecycle.download_health import DownloadHealth
+from runtime.lifecycle.replication import NodeState, Outbox, ReportState, StateUpdate, encode, pack
 from runtime.lifecycle.reports import check_report
 from runtime.lifecycle.tally import Tally
 from runtime.lifecycle.write_behind import WriteBehind
@@ -93,6 +102,8 @@ class Change(msgspec.Struct, frozen=True):
     """Machine names of nodes this change deleted (they can no longer be looked up)."""
     registrations: bool = False
     """Whether the set of registered models changed."""
+    local: bool = True
+    """False for a change learned from another replica, which published its events."""
 
 
 Listener = Callable[[Change], None]
@@ -112,9 +123,19 @@ class LifecycleService:
         auto_approve: bool = False,
         catalog: Mapping[str, SupportedModel] = CATALOG_BY_ID,
         clock: Callable[[], datetime] = utc_now,
+        replica: str | None = None,
+        progress_announce_interval: float = 1.0,
     ) -> None:
-        """Wire the service; ``start`` loads the stored state."""
+        """Wire the service; ``start`` loads the stored state.
+
+        ``replica``: this replica's id when several share the database (changes are told to the
+        others, ``replication``); None for a single process.
+        """
         self.store = store
+        self.replica = replica
+        self._outbox = Outbox() if replica is not None else None
+        self.progress_announce_interval = progress_announce_interval
+        self._progress_announced_at = time.monotonic()
         self.catalog = catalog
         self.offline_after = offline_after
         self.stall_after = stall_after
@@ -126,6 +147,8 @@ class LifecycleService:
         self._lock = asyncio.Lock()
         self._writes = WriteBehind(store, checkpoint=min(10.0, offline_after / 3))
         self._registrations: dict[str, RegistrationRecord] = {}
+        self._orphaned: dict[str, RegistrationRecord] = {}
+        """Registrations of models this release's catalog does not have (kept until an admin deletes them)."""
         self._nodes: dict[str, NodeRecord] = {}
         self._reports: dict[str, dict[str, NodeModelRecord]] = defaultdict(dict)  # model id -> runtime id -> report
         self._by_node: dict[str, set[str]] = defaultdict(set)  # runtime id -> model ids it reported
@@ -144,6 +167,12 @@ class LifecycleService:
         """Load everything from the store and derive every model's aggregates."""
         state = await self.store.load()
         self._registrations = {r.model_id: r for r in state.registrations if r.model_id in self.catalog}
+        self._orphaned = {r.model_id: r for r in state.registrations if r.model_id not in self.catalog}
+        if self._orphaned:
+            logger.warning(
+                "registered models missing from this release's catalog (kept; an admin may delete them): %s",
+                ", ".join(sorted(self._orphaned)),
+            )
         self._nodes = {n.runtime_id: n for n in state.nodes}
         started = self.clock()
         for report in state.node_models:
@@ -203,6 +232,10 @@ class LifecycleService:
     def registration(self, model_id: str) -> RegistrationRecord | None:
         """The registration of a model, if it is registered."""
         return self._registrations.get(model_id)
+
+    def orphaned_ids(self) -> list[str]:
+        """Registered models that this release's catalog does not have, by id."""
+        return sorted(self._orphaned)
 
     def registered_ids(self) -> list[str]:
         """Registered model ids, in catalog order."""
@@ -271,12 +304,11 @@ class LifecycleService:
             record = RegistrationRecord(model_id, self.clock())
             async with self._writes.lock:
                 try:
-                    await self.store.insert_registration(record)
+                    await self.store.insert_registration(record, note=self._note(registered=(record,)))
                 except AlreadyStored:
                     raise AlreadyRegistered(f"{model_id} is already registered.") from None
                 synced_before = self._synced_nodes()
-                self._registrations[model_id] = record
-                self._tallies[model_id] = Tally()
+                self._add_registration(record)
             self._publish(
                 Change(
                     models=self._refresh([model_id]),
@@ -286,22 +318,25 @@ class LifecycleService:
             )
             return self.aggregate(model_id)
 
+    def _add_registration(self, record: RegistrationRecord) -> None:
+        if record.model_id not in self.catalog:
+            self._orphaned[record.model_id] = record
+            return
+        self._registrations[record.model_id] = record
+        self._tallies[record.model_id] = Tally()
+
     async def unregister(self, model_id: str) -> None:
         """Unregister a model (registered, downloading or ready -> available); nodes drop its files."""
         async with self._lock:
-            if model_id not in self._registrations:
+            if model_id not in self._registrations and model_id not in self._orphaned:
                 if model_id not in self.catalog:
                     raise ModelNotSupported(f"{model_id!r} is not in the catalog.")
                 raise NotRegistered(f"{model_id} is not registered.")
             async with self._writes.lock:
-                await self.store.delete_registration(model_id)
+                if not await self.store.delete_registration(model_id, note=self._note(unregistered=(model_id,))):
+                    raise NotRegistered(f"{model_id} is not registered.")  # another replica deleted it just now
                 synced_before = self._synced_nodes()
-                del self._registrations[model_id]
-                del self._tallies[model_id]
-                gone = self._reports.pop(model_id, {})
-                for runtime_id in gone:
-                    self._forget_pair(model_id, runtime_id)
-                self._writes.drop_model(model_id)
+                gone = self._drop_registration(model_id)
             self._publish(
                 Change(
                     models=self._refresh([model_id]),
@@ -311,30 +346,60 @@ class LifecycleService:
                 )
             )
 
+    def _drop_registration(self, model_id: str) -> list[str]:
+        """Forget a registration and its reports; return the nodes that had one."""
+        if self._orphaned.pop(model_id, None) is not None or model_id not in self._registrations:
+            return []
+        del self._registrations[model_id]
+        del self._tallies[model_id]
+        gone = list(self._reports.pop(model_id, {}))
+        for runtime_id in gone:
+            self._forget_pair(model_id, runtime_id)
+        self._writes.drop_model(model_id)
+        if self._outbox is not None:
+            self._outbox.drop_model(model_id)
+        return gone
+
     # ----------------------------------------------------------------- node commands
 
     async def add_node(self, registration: NodeRegistration) -> tuple[Node, bool]:
         """Register a node (pending, or registering with auto-approve); a known node updates its details.
 
-        Returns the node and whether it was created.
+        Returns the node and whether it was created. Two replicas registering the same new node at
+        once: the database's primary key makes one the creator; the other updates what it created.
         """
         async with self._lock:
             previous = self._nodes.get(registration.runtime_id)
             gpu = registration.gpu_memory_bytes if isinstance(registration.gpu_memory_bytes, int) else None
-            if previous is None:
-                status = NodeStatus.registering if self.auto_approve else NodeStatus.pending
-                record = NodeRecord(registration.runtime_id, registration.machine_name, gpu, status, self.clock())
-            else:
-                record = msgspec.structs.replace(previous, machine_name=registration.machine_name, gpu_memory_bytes=gpu)
             async with self._writes.lock:
-                await self.store.save_node(record)
+                created = False
+                if previous is None:
+                    status = NodeStatus.registering if self.auto_approve else NodeStatus.pending
+                    record = NodeRecord(registration.runtime_id, registration.machine_name, gpu, status, self.clock())
+                    try:
+                        await self.store.insert_node(record, note=self._note(added_nodes=(NodeState(record, True),)))
+                        created = True
+                    except AlreadyStored:
+                        previous = await self.store.load_node(registration.runtime_id)
+                        if previous is None:  # created and deleted elsewhere meanwhile: as good as new
+                            raise NodeNotFound(
+                                f"Node {registration.runtime_id} was deleted meanwhile; retry."
+                            ) from None
+                if not created:
+                    assert previous is not None
+                    record = msgspec.structs.replace(
+                        previous, machine_name=registration.machine_name, gpu_memory_bytes=gpu
+                    )
+                    stale = registration.runtime_id not in self._nodes or self._is_stale(record)
+                    await self.store.save_node(record, note=self._note(added_nodes=(NodeState(record, stale),)))
+                known = registration.runtime_id in self._nodes
                 self._nodes[record.runtime_id] = record
                 self._writes.stored_node(record.runtime_id)
-            if previous is None:
+            if not known:
                 self._stale_metrics.add(record.runtime_id)
                 self._silent_since[record.runtime_id] = record.registered_at
                 self._publish(Change(nodes={record.runtime_id: (None, record.status)}))
-            return self._node_view(record), previous is None
+            return self._node_view(record), created
 
     async def approve(self, runtime_id: str) -> Node:
         """Approve a pending node: pending -> registering."""
@@ -344,7 +409,9 @@ class LifecycleService:
                 raise InvalidTransition(f"Node {runtime_id} is {record.status.value}, not pending; nothing to approve.")
             record = msgspec.structs.replace(record, status=NodeStatus.registering)
             async with self._writes.lock:
-                await self.store.save_node(record)
+                note = self._note(nodes=(NodeState(record, runtime_id in self._stale_metrics),))
+                if not await self.store.replace_node_if(record, NodeStatus.pending, note=note):
+                    raise InvalidTransition(f"Node {runtime_id} is not pending any more; nothing to approve.")
                 self._nodes[runtime_id] = record
                 self._writes.stored_node(runtime_id)
             self._silent_since[runtime_id] = self.clock()  # waiting for approval is not silence
@@ -354,28 +421,34 @@ class LifecycleService:
     async def delete_node(self, runtime_id: str) -> None:
         """Forget a node and its reports."""
         async with self._lock:
-            record = self._require_node(runtime_id)
+            self._require_node(runtime_id)
             async with self._writes.lock:
-                await self.store.delete_node(runtime_id)
-                del self._nodes[runtime_id]
-                touched = sorted(self._by_node.get(runtime_id, ()))
-                for model_id in touched:
-                    del self._reports[model_id][runtime_id]
-                    self._tallies[model_id].forget(runtime_id)
-                    self._forget_pair(model_id, runtime_id)
-                self._by_node.pop(runtime_id, None)
-                self._ready.pop(runtime_id, None)
-                self._writes.drop_node(runtime_id)
-                self._stale_metrics.discard(runtime_id)
-                self._silent_since.pop(runtime_id, None)
-            self._publish(
-                Change(
-                    models=self._refresh(touched),
-                    node_models=frozenset((model_id, runtime_id) for model_id in touched),
-                    nodes={runtime_id: (record.status, None)},
-                    removed_names={runtime_id: record.machine_name},
-                )
-            )
+                if not await self.store.delete_node(runtime_id, note=self._note(deleted_nodes=(runtime_id,))):
+                    raise NodeNotFound(f"No node has runtime id {runtime_id!r}.")  # deleted elsewhere just now
+                change = self._drop_node(runtime_id)
+            self._publish(change)
+
+    def _drop_node(self, runtime_id: str) -> Change:
+        """Forget a node and what follows its reports; the change, for listeners."""
+        record = self._nodes.pop(runtime_id)
+        touched = sorted(self._by_node.get(runtime_id, ()))
+        for model_id in touched:
+            del self._reports[model_id][runtime_id]
+            self._tallies[model_id].forget(runtime_id)
+            self._forget_pair(model_id, runtime_id)
+        self._by_node.pop(runtime_id, None)
+        self._ready.pop(runtime_id, None)
+        self._writes.drop_node(runtime_id)
+        if self._outbox is not None:
+            self._outbox.drop_node(runtime_id)
+        self._stale_metrics.discard(runtime_id)
+        self._silent_since.pop(runtime_id, None)
+        return Change(
+            models=self._refresh(touched),
+            node_models=frozenset((model_id, runtime_id) for model_id in touched),
+            nodes={runtime_id: (record.status, None)},
+            removed_names={runtime_id: record.machine_name},
+        )
 
     async def heartbeat(self, runtime_id: str, heartbeat: Heartbeat) -> NodeStatus:
         """Take a node's metrics and reports; return its status afterwards (online).
@@ -394,8 +467,11 @@ class LifecycleService:
             now = self.clock()
             moment = now.timestamp()
             stored = self._reports
+            orphaned = self._orphaned
             checked = []
             for index, report in enumerate(reports):
+                if orphaned and report.model_id in orphaned:
+                    continue  # a node of the previous release still reports it; kept, not served
                 previous = stored.get(report.model_id, _NO_REPORTS).get(runtime_id)
                 new = check_report(
                     runtime_id,
@@ -409,6 +485,7 @@ class LifecycleService:
                 checked.append((new, previous))
 
             was_synced = self.synced(runtime_id)
+            outbox = self._outbox
             rows: set[Pair] = set()
             moved: dict[Pair, int] = {}  # rows whose bytes_done alone moved, to where
             for new, previous in checked:
@@ -432,8 +509,13 @@ class LifecycleService:
                     rows.add((model_id, runtime_id))
                     moved[model_id, runtime_id] = new.bytes_done
                 self._writes.report(runtime_id, model_id, progress_only=progress_only)
+                if outbox is not None:
+                    outbox.report(runtime_id, model_id, progress_only=progress_only)
             flipped = self._check_stalls(now, runtime_id)
             rows |= flipped
+            if outbox is not None:
+                for model_id, _ in flipped:
+                    outbox.report(runtime_id, model_id)
             for pair in flipped:
                 moved.pop(pair, None)
 
@@ -448,6 +530,8 @@ class LifecycleService:
                 msgspec.to_builtins(heartbeat.metrics),  # the fields the node sent: UNSET ones are left out
             )
             self._writes.node(runtime_id, progress_only=record.status == status)
+            if outbox is not None:
+                outbox.node(runtime_id, progress_only=record.status == status and runtime_id not in self._stale_metrics)
             self._stale_metrics.discard(runtime_id)
 
             came_online = record.status != status
@@ -494,6 +578,11 @@ class LifecycleService:
                     self._writes.node(runtime_id)
                     nodes_changed[runtime_id] = (record.status, NodeStatus.offline)
             rows = self._check_stalls(now)
+            if self._outbox is not None:
+                for runtime_id in newly_stale | nodes_changed.keys():
+                    self._outbox.node(runtime_id)
+                for model_id, runtime_id in rows:
+                    self._outbox.report(runtime_id, model_id)
             recount = rows | {
                 (model_id, runtime_id) for runtime_id in nodes_changed for model_id in self._by_node.get(runtime_id, ())
             }
@@ -509,6 +598,171 @@ class LifecycleService:
                     metrics=frozenset(newly_stale),
                 )
             )
+
+    # ----------------------------------------------------------------- replicas
+
+    async def announce(self) -> None:
+        """Tell the other replicas what heartbeats and timers changed since the last call (one round trip).
+
+        Byte counts, heartbeat times and metrics alone go every ``progress_announce_interval``; the
+        rest every call. If the database is away, they wait for the next call.
+        """
+        outbox = self._outbox
+        if outbox is None or not outbox or self.replica is None:
+            return
+        now = time.monotonic()
+        with_progress = now - self._progress_announced_at >= self.progress_announce_interval
+        if with_progress:
+            self._progress_announced_at = now
+        node_ids, pairs = outbox.take(with_progress=with_progress)
+        nodes = [
+            NodeState(record, runtime_id in self._stale_metrics)
+            for runtime_id in node_ids
+            if (record := self._nodes.get(runtime_id)) is not None
+        ]
+        reports = [
+            ReportState(report, (model_id, runtime_id) in self._stalled)
+            for runtime_id, model_id in pairs
+            if (report := self._reports.get(model_id, _NO_REPORTS).get(runtime_id)) is not None
+        ]
+        try:
+            await self.store.announce(pack(self.replica, nodes, reports))
+        except BaseException:
+            outbox.put_back(node_ids, pairs)
+            raise
+
+    async def apply(self, update: StateUpdate) -> None:
+        """Take what another replica changed (it published the events; listeners here are told ``local=False``)."""
+        if update.origin == self.replica:
+            return
+        async with self._lock:
+            self._apply(update)
+
+    async def resync(self) -> None:
+        """Bring the state up to the database's, after missing updates.
+
+        Takes what the database has that this replica lacks or holds older, and drops what it no
+        longer has. Reports not stored yet (written behind) are kept.
+        """
+        async with self._lock:
+            state = await self.store.load()
+            stored_models = {record.model_id for record in state.registrations}
+            stored_nodes = {record.runtime_id for record in state.nodes}
+            self._apply(
+                StateUpdate(
+                    origin="",
+                    registered=tuple(state.registrations),
+                    unregistered=tuple((self._registrations.keys() | self._orphaned.keys()) - stored_models),
+                    added_nodes=tuple(
+                        NodeState(record, self._is_stale(record))
+                        for record in state.nodes
+                        if record.runtime_id not in self._nodes
+                    ),
+                    deleted_nodes=tuple(sorted(self._nodes.keys() - stored_nodes)),
+                    nodes=tuple(
+                        NodeState(record, self._is_stale(record))
+                        for record in state.nodes
+                        if record.runtime_id in self._nodes
+                    ),
+                    reports=tuple(ReportState(record, None) for record in state.node_models),
+                )
+            )
+
+    def _note(self, **fields: object) -> str | None:
+        """A command's update for the other replicas (None for a single process)."""
+        if self.replica is None:
+            return None
+        return encode(StateUpdate(origin=self.replica, **fields))  # type: ignore[arg-type]
+
+    def _apply(self, update: StateUpdate) -> None:
+        synced_before = self._synced_nodes()
+        models: set[str] = set()
+        refreshed: set[str] = set()  # models whose aggregates a node deletion already compared
+        rows: set[Pair] = set()
+        nodes: dict[str, tuple[NodeStatus | None, NodeStatus | None]] = {}
+        metrics: set[str] = set()
+        removed_names: dict[str, str] = {}
+        registrations = False
+        for registration in update.registered:
+            if registration.model_id not in self._registrations and registration.model_id not in self._orphaned:
+                self._add_registration(registration)
+                models.add(registration.model_id)
+                registrations = True
+        for model_id in update.unregistered:
+            if model_id in self._registrations or model_id in self._orphaned:
+                rows |= {(model_id, runtime_id) for runtime_id in self._drop_registration(model_id)}
+                models.add(model_id)
+                registrations = True
+        for state in update.added_nodes:
+            record, known = state.record, self._nodes.get(state.record.runtime_id)
+            if known is None:
+                self._nodes[record.runtime_id] = record
+                if state.stale:
+                    self._stale_metrics.add(record.runtime_id)
+                if record.last_heartbeat_at is None:
+                    self._silent_since[record.runtime_id] = self.clock()
+                nodes[record.runtime_id] = (None, record.status)
+            else:  # re-registered: new details, nothing else
+                self._nodes[record.runtime_id] = msgspec.structs.replace(
+                    known, machine_name=record.machine_name, gpu_memory_bytes=record.gpu_memory_bytes
+                )
+        for runtime_id in update.deleted_nodes:
+            if runtime_id in self._nodes:
+                change = self._drop_node(runtime_id)
+                refreshed |= change.models
+                rows |= change.node_models
+                nodes.update(change.nodes)
+                removed_names.update(change.removed_names)
+        for state in update.nodes:
+            record, known = state.record, self._nodes.get(state.record.runtime_id)
+            if known is None or _older(record.last_heartbeat_at, known.last_heartbeat_at):
+                continue
+            runtime_id = record.runtime_id
+            self._nodes[runtime_id] = record
+            if record.status != known.status:
+                nodes[runtime_id] = (known.status, record.status)
+                if known.status == NodeStatus.pending:
+                    self._silent_since[runtime_id] = self.clock()  # approved: waiting was not silence
+                for model_id in self._by_node.get(runtime_id, ()):
+                    self._recount(model_id, runtime_id)
+                    models.add(model_id)
+            was_stale = runtime_id in self._stale_metrics
+            if state.stale:
+                self._stale_metrics.add(runtime_id)
+            else:
+                self._stale_metrics.discard(runtime_id)
+            if record.last_heartbeat_at != known.last_heartbeat_at or state.stale != was_stale:
+                metrics.add(runtime_id)
+        for report_state in update.reports:
+            report = report_state.record
+            model_id, runtime_id = report.model_id, report.runtime_id
+            if model_id not in self._registrations or runtime_id not in self._nodes:
+                continue
+            previous = self._reports.get(model_id, _NO_REPORTS).get(runtime_id)
+            if previous is not None and report.updated_at < previous.updated_at:
+                continue
+            self._remember(report, previous, report.updated_at.timestamp())
+            pair = (model_id, runtime_id)
+            if report_state.stalled is True:
+                self._stalled.add(pair)
+            elif report_state.stalled is False or report.state != NodeModelState.downloading:
+                self._stalled.discard(pair)
+            self._recount(model_id, runtime_id)
+            models.add(model_id)
+            rows.add(pair)
+        for runtime_id, flipped in self._synced_changes(synced_before).items():
+            nodes.setdefault(runtime_id, flipped)
+        self._publish(
+            Change(
+                models=self._refresh(models) | refreshed,
+                node_models=frozenset(rows),
+                nodes=nodes,
+                metrics=frozenset(metrics),
+                removed_names=removed_names,
+                registrations=registrations,
+                local=False,
+            )
+        )
 
     # ----------------------------------------------------------------- internals
 
@@ -664,6 +918,13 @@ class LifecycleService:
                 listener(change)
             except Exception:
                 logger.exception("a lifecycle listener failed")
+
+
+def _older(moment: datetime | None, than: datetime | None) -> bool:
+    """Whether a heartbeat time is older than another (no heartbeat yet is the oldest)."""
+    if than is None:
+        return False
+    return moment is None or moment < than
 
 
 def _reject_repeated(reports: Sequence[HeartbeatModelReport]) -> None:

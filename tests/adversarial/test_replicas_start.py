@@ -17,12 +17,10 @@ from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
-import pytest
 from alembic.script import ScriptDirectory
 
 from generated.catalog import CATALOG
 from runtime.db.sql import _MIGRATION_LOCK_KEY, alembic_config
-from tests.adversarial.services import PrivatePostgres
 from tests.runtime.conftest import (
     ADMIN,
     ADMIN_TOKEN,
@@ -36,18 +34,9 @@ from tests.runtime.conftest import (
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Iterator
 
 REPLICAS = ("a", "b", "c")
 MODEL = CATALOG[0].id
-
-
-@pytest.fixture
-def postgres() -> Iterator[PrivatePostgres]:
-    cluster = PrivatePostgres()
-    cluster.start()
-    yield cluster
-    cluster.close()
 
 
 def start(tmp_path: Path, replica: str, database_url: str) -> tuple[str, subprocess.Popen[str]]:

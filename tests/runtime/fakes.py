@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from runtime.db import AlreadyStored, HfStatsRecord, NodeModelRecord, NodeRecord, RegistrationRecord, StoredState
+
+if TYPE_CHECKING:
+    from generated.types import NodeStatus
 
 
 class MemoryStore:
@@ -17,6 +21,8 @@ class MemoryStore:
         self.hf_stats: dict[tuple[str, str], HfStatsRecord] = {}
         self.fail: Exception | None = None
         self.writes = 0
+        self.notes: list[str] = []
+        """Replication messages announced, in order (with their writes or alone)."""
 
     def _write(self) -> None:
         if self.fail is not None:
@@ -38,25 +44,50 @@ class MemoryStore:
             list(self.registrations.values()), list(self.nodes.values()), list(self.node_models.values())
         )
 
-    async def insert_registration(self, record: RegistrationRecord) -> None:
+    async def load_node(self, runtime_id: str) -> NodeRecord | None:
+        return self.nodes.get(runtime_id)
+
+    async def insert_registration(self, record: RegistrationRecord, *, note: str | None = None) -> None:
         self._write()
         if record.model_id in self.registrations:
             raise AlreadyStored(record.model_id)
         self.registrations[record.model_id] = record
+        self._note(note)
 
-    async def delete_registration(self, model_id: str) -> bool:
+    async def delete_registration(self, model_id: str, *, note: str | None = None) -> bool:
         self._write()
         self.node_models = {key: value for key, value in self.node_models.items() if key[1] != model_id}
-        return self.registrations.pop(model_id, None) is not None
+        found = self.registrations.pop(model_id, None) is not None
+        self._note(note)
+        return found
 
-    async def save_node(self, record: NodeRecord) -> None:
+    async def insert_node(self, record: NodeRecord, *, note: str | None = None) -> None:
+        self._write()
+        if record.runtime_id in self.nodes:
+            raise AlreadyStored(record.runtime_id)
+        self.nodes[record.runtime_id] = record
+        self._note(note)
+
+    async def save_node(self, record: NodeRecord, *, note: str | None = None) -> None:
         self._write()
         self.nodes[record.runtime_id] = record
+        self._note(note)
 
-    async def delete_node(self, runtime_id: str) -> bool:
+    async def replace_node_if(self, record: NodeRecord, status: NodeStatus, *, note: str | None = None) -> bool:
+        self._write()
+        stored = self.nodes.get(record.runtime_id)
+        if stored is None or stored.status != status:
+            return False
+        self.nodes[record.runtime_id] = record
+        self._note(note)
+        return True
+
+    async def delete_node(self, runtime_id: str, *, note: str | None = None) -> bool:
         self._write()
         self.node_models = {key: value for key, value in self.node_models.items() if key[0] != runtime_id}
-        return self.nodes.pop(runtime_id, None) is not None
+        found = self.nodes.pop(runtime_id, None) is not None
+        self._note(note)
+        return found
 
     async def save_reports(self, nodes: list[NodeRecord], node_models: list[NodeModelRecord]) -> None:
         self._write()
@@ -66,13 +97,22 @@ class MemoryStore:
             assert report.runtime_id in self.nodes, "foreign key: the node must exist"
             self.node_models[(report.runtime_id, report.model_id)] = report
 
+    async def announce(self, notes: list[str]) -> None:
+        self._write()
+        self.notes += notes
+
     async def load_hf_stats(self) -> list[HfStatsRecord]:
         return list(self.hf_stats.values())
 
-    async def save_hf_stats(self, records: list[HfStatsRecord]) -> None:
+    async def save_hf_stats(self, records: list[HfStatsRecord], *, note: str | None = None) -> None:
         self._write()
         for record in records:
             self.hf_stats[(record.repo, record.revision)] = record
+        self._note(note)
+
+    def _note(self, note: str | None) -> None:
+        if note is not None:
+            self.notes.append(note)
 
 
 class FakeClock:

@@ -460,3 +460,69 @@ async def test_hf_stats_round_trip_and_upsert(store):
     updated = HfStatsRecord("org/a", "", 11, 3, None, "manual", datetime(2026, 1, 3, tzinfo=UTC))
     await store.save_hf_stats([updated])
     assert sorted(await store.load_hf_stats(), key=lambda r: r.repo) == [updated, other]
+
+
+# ----------------------------------------------------------------- what replicas rely on
+
+
+@pytest.mark.asyncio
+async def test_insert_node_refuses_a_taken_runtime_id(store: SqlStore) -> None:
+    await store.insert_node(node("node-1"))
+    with pytest.raises(AlreadyStored):
+        await store.insert_node(node("node-1", machine_name="other"))
+    assert await store.load_node("node-1") == node("node-1")
+    assert await store.load_node("node-2") is None
+
+
+@pytest.mark.asyncio
+async def test_replace_node_if_changes_only_a_node_in_the_expected_status(store: SqlStore) -> None:
+    await store.insert_node(node("node-1", status=NodeStatus.pending))
+    approved = node("node-1", status=NodeStatus.registering)
+    assert await store.replace_node_if(approved, NodeStatus.pending) is True
+    assert await store.replace_node_if(approved, NodeStatus.pending) is False  # a second approval loses
+    assert await store.replace_node_if(node("node-9"), NodeStatus.pending) is False  # no such node
+    assert await store.load_node("node-1") == approved
+
+
+@pytest.mark.asyncio
+async def test_an_older_heartbeat_record_never_replaces_a_newer_one(store: SqlStore) -> None:
+    newer = node("node-1", last_heartbeat_at=T0 + timedelta(seconds=10))
+    older = node("node-1", last_heartbeat_at=T0 + timedelta(seconds=4), metrics={})
+    await store.save_reports([newer], [report("node-1", "org/a", bytes_done=9, updated_at=T0 + timedelta(seconds=10))])
+    await store.save_reports([older], [report("node-1", "org/a", bytes_done=1, updated_at=T0 + timedelta(seconds=4))])
+    state = await store.load()
+    assert state.nodes == [newer]
+    assert [r.bytes_done for r in state.node_models] == [9]
+    offline = msgspec.structs.replace(newer, status=NodeStatus.offline)  # the same heartbeat time: applied
+    await store.save_reports([offline], [])
+    assert (await store.load()).nodes == [offline]
+
+
+@pytest.mark.asyncio
+async def test_notes_go_out_with_their_commit_and_never_with_a_rollback(url: str, store: SqlStore) -> None:
+    if not url.startswith("postgresql"):
+        await store.announce(["ignored"])  # SQLite has no replicas: nothing to announce, nothing raised
+        return
+    import asyncpg
+
+    from runtime.db.feed import connect_args
+    from runtime.db.sql import FEED_CHANNEL
+
+    heard: list[str] = []
+    listener = await asyncpg.connect(**connect_args(url))
+    await listener.add_listener(FEED_CHANNEL, lambda *args: heard.append(args[-1]))
+    try:
+        await store.insert_registration(RegistrationRecord("org/a", T0), note="registered")
+        with pytest.raises(AlreadyStored):
+            await store.insert_registration(RegistrationRecord("org/a", T0), note="refused")
+        await store.insert_node(node("node-1", status=NodeStatus.pending), note="added")
+        assert await store.replace_node_if(node("node-1"), NodeStatus.online, note="not pending") is False
+        await store.announce(["one", "two"])
+        for _ in range(100):
+            if len(heard) >= 4:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
+        assert heard == ["registered", "added", "one", "two"]
+    finally:
+        await listener.close()

@@ -558,9 +558,9 @@ def test_stats_the_hub_has_shown_survive_an_immediate_restart(hub, refused_url, 
     store = app.state.services.hf.store
     save = store.save_hf_stats
 
-    async def slow_save(records: list[Any]) -> None:
+    async def slow_save(records: list[Any], *, note: str | None = None) -> None:
         await asyncio.sleep(0.5)  # a slow database widens the moment between showing a value and writing it
-        await save(records)
+        await save(records, note=note)
 
     monkeypatch.setattr(store, "save_hf_stats", slow_save)
     with TestClient(app) as first:

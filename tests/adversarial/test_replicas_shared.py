@@ -1,0 +1,253 @@
+"""Two `modelhub serve` replicas on one private PostgreSQL and one private Redis are one service.
+
+Real processes on loopback: a change on A is seen on B (HTTP and WebSocket); conflicting commands
+spread over both have exactly one winner; heartbeats alternating between them drive a model to
+ready on both; one replica leads, and when it is killed with SIGKILL the other takes over the
+offline timer, which fires exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+from tests.adversarial.services import PrivatePostgres, PrivateRedis
+from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, HF_ENDPOINT, NODE, NODE_TOKEN, READ, READ_TOKEN, spawn_server
+from tests.runtime.conftest import stop_server as stop_replica
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
+A, B = "qwen3-0.6b", "llama-3.2-1b-instruct"
+OFFLINE_AFTER = 3
+
+
+class Replicas:
+    """Replicas by name on one database and one Redis."""
+
+    def __init__(self, directory: Path, database_url: str, redis_url: str) -> None:
+        self.directory = directory
+        self.database_url = database_url
+        self.redis_url = redis_url
+        self.servers: dict[str, tuple[str, subprocess.Popen[str]]] = {}
+
+    def start(self, name: str) -> str:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
+        environment |= {
+            "MODELHUB_DATABASE_URL": self.database_url,
+            "MODELHUB_REDIS_URL": self.redis_url,
+            "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
+            "MODELHUB_NODE_TOKEN": NODE_TOKEN,
+            "MODELHUB_READ_TOKEN": READ_TOKEN,
+            "MODELHUB_REPLICA_ID": name,
+            "MODELHUB_AUTO_APPROVE_NODES": "true",
+            "MODELHUB_NODE_OFFLINE_AFTER": str(OFFLINE_AFTER),
+            "HF_ENDPOINT": HF_ENDPOINT,
+            "HF_HUB_OFFLINE": "1",
+        }
+        directory = self.directory / name
+        directory.mkdir(exist_ok=True)
+        base, process = spawn_server(directory, environment)
+        self.servers[name] = (base, process)
+        wait_for(lambda: ready(base), f"replica {name} ready", 30)
+        return base
+
+    def url(self, name: str) -> str:
+        return self.servers[name][0]
+
+    def kill(self, name: str) -> None:
+        _, process = self.servers.pop(name)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+    def close(self) -> None:
+        for _, process in self.servers.values():
+            stop_replica(process)
+
+
+def ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def wait_for(condition: Callable[[], object], what: str, within: float) -> object:
+    deadline = time.monotonic() + within
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {within:g} s")
+        time.sleep(0.05)
+
+
+def hub_status(base: str, model_id: str) -> str:
+    items = httpx.get(f"{base}/v0/models/hub", headers=READ, timeout=5).json()
+    return next(item["status"] for item in items if item["id"] == model_id)
+
+
+def leader(base: str) -> bool:
+    return bool(httpx.get(f"{base}/readyz", timeout=5).json()["details"]["leader"])
+
+
+@pytest.fixture
+def replicas(tmp_path: Path) -> Iterator[Replicas]:
+    postgres = PrivatePostgres()
+    postgres.start()
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    cluster = Replicas(tmp_path, postgres.url, redis.url)
+    try:
+        cluster.start("a")
+        cluster.start("b")
+        yield cluster
+    finally:
+        cluster.close()
+        redis.kill()
+        postgres.close()
+
+
+def ws_url(base: str) -> str:
+    return f"{base.replace('http://', 'ws://')}/ws?token={READ_TOKEN}"
+
+
+async def frames_until(websocket, match: Callable[[dict], bool], within: float) -> list[dict]:
+    """Frames received until one matches (included)."""
+    seen = []
+    deadline = time.monotonic() + within
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no matching frame within {within:g} s; saw {[f.get('type') for f in seen]}")
+        frame = json.loads(await asyncio.wait_for(websocket.recv(), remaining))
+        seen.append(frame)
+        if match(frame):
+            return seen
+
+
+def heartbeat(base: str, runtime_id: str, state: str, done: int, total: int = 100) -> httpx.Response:
+    body = {"metrics": {}, "models": [{"model_id": A, "state": state, "bytes_done": done, "bytes_total": total}]}
+    return httpx.post(f"{base}/v0/nodes/{runtime_id}/heartbeat", json=body, headers=NODE, timeout=5)
+
+
+def test_a_registration_on_a_is_seen_on_b_over_http_and_websocket(replicas: Replicas) -> None:
+    a, b = replicas.url("a"), replicas.url("b")
+
+    async def scenario() -> None:
+        async with connect(ws_url(b)) as client:
+            await client.send(json.dumps({"op": "subscribe", "topics": ["models"]}))
+            await frames_until(client, lambda f: f["type"] == "Snapshot", 5)
+            started = time.monotonic()
+            response = httpx.post(f"{a}/v0/models/register", json={"model_id": A}, headers=ADMIN, timeout=5)
+            assert response.status_code == 201, response.text
+            frames = await frames_until(client, lambda f: f["type"] == "ModelStatusChanged" and f["model_id"] == A, 5)
+            assert [f["status"] for f in frames if f["type"] == "ModelStatusChanged"] == ["registered"]  # once
+            wait_for(lambda: hub_status(b, A) == "registered", "B's hub shows the registration", 2)
+            assert time.monotonic() - started < 2
+
+    asyncio.run(scenario())
+    # and back: deleting on B empties A
+    assert httpx.delete(f"{b}/v0/models/{A}", headers=ADMIN, timeout=5).status_code == 204
+    wait_for(lambda: hub_status(a, A) == "available", "A's hub shows the deletion", 2)
+
+
+def test_concurrent_conflicting_commands_over_both_replicas_have_one_winner(replicas: Replicas) -> None:
+    bases = [replicas.url("a"), replicas.url("b")]
+
+    async def register_all() -> list[int]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post(f"{bases[i % 2]}/v0/models/register", json={"model_id": B}, headers=ADMIN)
+                    for i in range(20)
+                )
+            )
+        return [answer.status_code for answer in answers]
+
+    codes = asyncio.run(register_all())
+    assert sorted(codes) == [201] + [409] * 19, codes
+
+    async def delete_all() -> list[int]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            answers = await asyncio.gather(
+                *(client.delete(f"{bases[i % 2]}/v0/models/{B}", headers=ADMIN) for i in range(10))
+            )
+        return [answer.status_code for answer in answers]
+
+    deleted = asyncio.run(delete_all())
+    assert deleted.count(204) == 1, deleted
+    assert set(deleted) == {204, 404}, deleted  # as on one replica: the later ones find it not registered
+
+
+def test_heartbeats_alternating_between_replicas_drive_a_model_to_ready_on_both(replicas: Replicas) -> None:
+    a, b = replicas.url("a"), replicas.url("b")
+    assert httpx.post(f"{a}/v0/models/register", json={"model_id": A}, headers=ADMIN, timeout=5).status_code == 201
+    node = {"runtime_id": "n1", "machine_name": "m1"}
+    assert httpx.post(f"{b}/v0/nodes", json=node, headers=NODE, timeout=5).status_code == 201
+    wait_for(lambda: httpx.get(f"{a}/v0/nodes/n1", headers=READ, timeout=5).status_code == 200, "n1 on A", 2)
+    for index, done in enumerate((10, 40, 70)):
+        base = (a, b)[index % 2]
+        answer = heartbeat(base, "n1", "downloading", done)
+        assert answer.status_code == 200, answer.text
+        time.sleep(0.3)  # a node heartbeats every few seconds; the other replica is ~0.1 s behind
+    assert heartbeat(b, "n1", "ready", 100).status_code == 200
+    for base in (a, b):
+        wait_for(lambda base=base: hub_status(base, A) == "ready", f"{base}: ready", 3)
+        detail = httpx.get(f"{base}/v0/models/{A}", headers=READ, timeout=5).json()
+        assert [(row["runtime_id"], row["state"]) for row in detail["nodes"]] == [("n1", "ready")]
+        openai = httpx.get(f"{base}/v1/models", headers=READ, timeout=5).json()
+        assert [model["id"] for model in openai["data"]] == [A]
+
+
+def test_the_leader_killed_hands_the_offline_timer_over_and_it_fires_once(replicas: Replicas) -> None:
+    names = ("a", "b")
+    leaders = [name for name in names if leader(replicas.url(name))]
+    assert len(leaders) == 1, leaders
+    dead = leaders[0]
+    survivor = next(name for name in names if name != dead)
+    base = replicas.url(survivor)
+    assert httpx.post(f"{base}/v0/models/register", json={"model_id": A}, headers=ADMIN, timeout=5).status_code == 201
+    node = {"runtime_id": "n2", "machine_name": "m2"}
+    assert httpx.post(f"{replicas.url(dead)}/v0/nodes", json=node, headers=NODE, timeout=5).status_code == 201
+    assert heartbeat(replicas.url(dead), "n2", "downloading", 10).status_code == 200  # acknowledged by the leader
+    # Commands are durable before they are acknowledged; a heartbeat's report is told to the other replicas
+    # within MODELHUB_REPLICA_SYNC_INTERVAL (and re-sent by the node with its next heartbeat anyway).
+    wait_for(lambda: httpx.get(f"{base}/v0/nodes/n2", headers=READ, timeout=5).json()["status"] == "online", "", 2)
+
+    async def scenario() -> None:
+        async with connect(ws_url(base)) as client:
+            await client.send(json.dumps({"op": "subscribe", "topics": ["nodes"]}))
+            await frames_until(client, lambda f: f["type"] == "Snapshot", 5)
+            replicas.kill(dead)
+            killed = time.monotonic()
+            wait_for(lambda: leader(base), f"{survivor} leads", OFFLINE_AFTER + 2)
+            frames = await frames_until(
+                client,
+                lambda f: f["type"] == "NodeStatusChanged" and f.get("status") == "offline",
+                OFFLINE_AFTER * 3,
+            )
+            assert time.monotonic() - killed < OFFLINE_AFTER * 3
+            offline = [f for f in frames if f["type"] == "NodeStatusChanged" and f.get("status") == "offline"]
+            assert len(offline) == 1
+            with pytest.raises((TimeoutError, AssertionError)):  # and only once
+                await frames_until(
+                    client, lambda f: f["type"] == "NodeStatusChanged" and f.get("status") == "offline", 2
+                )
+
+    asyncio.run(scenario())
+    nodes = httpx.get(f"{base}/v0/nodes/n2", headers=READ, timeout=5).json()
+    assert nodes["status"] == "offline"
+    detail = httpx.get(f"{base}/v0/models/{A}", headers=READ, timeout=5).json()
+    assert [(row["runtime_id"], row["bytes_done"]) for row in detail["nodes"]] == [("n2", 10)]  # not lost
