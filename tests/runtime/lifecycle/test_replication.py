@@ -7,16 +7,23 @@ PostgreSQL feed does (each ignores its own). The real feed is tested in tests/ad
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import msgspec
 import pytest
+from litestar.testing import TestClient
 
 from generated.types import Heartbeat, HeartbeatModelReport, NodeMetrics, NodeModelState, NodeRegistration, NodeStatus
-from runtime.db import NodeModelRecord, NodeRecord
+from runtime.app import create_app
+from runtime.db import NodeModelRecord, NodeRecord, RegistrationRecord
 from runtime.errors import AlreadyRegistered, InvalidTransition
 from runtime.lifecycle.replication import NOTE_LIMIT, NodeState, ReportState, StateUpdate, decode, encode, pack
 from runtime.lifecycle.service import Change, LifecycleService
+from tests.runtime.conftest import ADMIN, make_settings
 from tests.runtime.fakes import FakeClock, MemoryStore
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 A, B = "qwen3-0.6b", "llama-3.2-1b-instruct"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -178,3 +185,32 @@ async def test_the_timers_changes_reach_the_other_replica(pair: Pair) -> None:
     node = pair.b.node("n1")
     assert (node.status, node.metrics_stale) == (NodeStatus.offline, True)
     assert pair.b.aggregate(A).node_counts.offline == 1
+
+
+async def test_a_registration_missing_from_this_catalog_is_kept_as_orphaned_until_an_admin_deletes_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store = MemoryStore()
+    store.registrations["retired-model"] = RegistrationRecord("retired-model", T0)  # a newer or older catalog's
+    service = LifecycleService(store, offline_after=30, auto_approve=True, clock=FakeClock(T0), replica="a")
+    await service.start()
+    assert service.orphaned_ids() == ["retired-model"]
+    assert service.registered_ids() == []
+    assert [r.getMessage() for r in caplog.records if "retired-model" in r.getMessage()] != []
+    await service.add_node(NodeRegistration(runtime_id="n1", machine_name="m"))
+    report = HeartbeatModelReport(model_id="retired-model", state=NodeModelState.ready, bytes_done=1, bytes_total=1)
+    await service.heartbeat("n1", Heartbeat(metrics=NodeMetrics(), models=[report]))  # ignored, not refused
+    assert service.node_detail("n1").models == []
+    assert "retired-model" in store.registrations  # kept
+    await service.unregister("retired-model")
+    assert service.orphaned_ids() == []
+    assert store.registrations == {}
+
+
+def test_readyz_lists_the_orphaned_registrations(tmp_path: Path) -> None:
+    store = MemoryStore()
+    store.registrations["retired-model"] = RegistrationRecord("retired-model", T0)
+    with TestClient(create_app(make_settings(tmp_path), store=store)) as client:
+        assert client.get("/readyz").json()["details"]["orphaned_registrations"] == ["retired-model"]
+        assert client.delete("/v0/models/retired-model", headers=ADMIN).status_code == 204
+        assert client.get("/readyz").json()["details"]["orphaned_registrations"] == []
