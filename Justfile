@@ -51,6 +51,10 @@ cluster *args: ui-build
 bench-rolling *args:
     python bench/rolling_restart.py {{ args }}
 
+# Replicas on one PostgreSQL + Redis: cross-replica visibility, heartbeats vs SQLite, leader failover
+bench-replicas *args:
+    python bench/replicas.py {{ args }}
+
 # Rewrite the syrupy snapshots after an intended template change (commit them with the template)
 snapshot-update:
     pytest tests/codegen --snapshot-update
