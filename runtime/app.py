@@ -40,13 +40,13 @@ from runtime.health.metrics import Metrics
 from runtime.hf.services import HfStatsService
 from runtime.lifecycle.controllers import NodesController
 from runtime.lifecycle.heartbeat_lane import heartbeat_lane
-from runtime.lifecycle.replication import StateUpdate, decode, encode
+from runtime.lifecycle.replication import HeldEvents, StateUpdate, decode, encode
 from runtime.lifecycle.service import LifecycleService
 from runtime.openapi_docs import COMPONENTS as OPENAPI_COMPONENTS
 from runtime.openapi_docs import StrictStructSchemaPlugin
 from runtime.origins import Origins, parse_origins
 from runtime.path_guard import path_guard
-from runtime.periodic import run_periodically
+from runtime.periodic import RoleTasks, run_periodically
 from runtime.session import SessionController
 from runtime.settings import Settings
 
@@ -101,9 +101,14 @@ def create_app(
         max_topics=settings.ws_max_topics,
         backend=backend,
     )
+
+    def publish(data: bytes) -> None:
+        channels.publish(data, CHANNEL)
+
+    held = HeldEvents(publish) if replicated else None  # replicas: an event leaves after the state it shows
     publisher = EventPublisher(
         lifecycle,
-        lambda data: channels.publish(data, CHANNEL),
+        held.publish if held is not None else publish,
         progress_interval=settings.ws_progress_interval,
         node_progress_interval=settings.ws_node_progress_interval,
     )
@@ -136,20 +141,21 @@ def create_app(
 
     # Cluster-wide duties run on the leader only (runtime/db/leader.py); SQLite's one process always leads.
     hf_interval = max(1.0, min(60.0, settings.hf_cache_ttl / 4))
-    duties: list[asyncio.Task[None]] = []
+    duties = RoleTasks(
+        leader=lambda: [
+            hf.run(hf_interval),
+            run_periodically(min(1.0, settings.node_offline_after / 4), lifecycle.expire),
+        ],
+        follower=lambda: [hf.follow(hf_interval)],
+    )
+    leadership.listeners.append(duties.switch)
 
-    def lead(leading: bool) -> None:
-        for task in duties:
-            task.cancel()
-        if leading:
-            duties[:] = [
-                asyncio.create_task(hf.run(hf_interval)),
-                asyncio.create_task(run_periodically(min(1.0, settings.node_offline_after / 4), lifecycle.expire)),
-            ]
-        else:
-            duties[:] = [asyncio.create_task(hf.follow(hf_interval))]
-
-    leadership.listeners.append(lead)
+    async def announce() -> None:
+        try:  # a database that hangs must not hold the events back for long
+            await asyncio.wait_for(lifecycle.announce(), timeout=max(1.0, settings.replica_sync_interval * 10))
+        finally:
+            if held is not None:
+                held.release()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -161,7 +167,7 @@ def create_app(
                 stream = asyncio.create_task(events.run())
                 await events.listening.wait()
                 publisher.attach()
-                lead(False)
+                duties.switch(False)
                 tasks = [
                     stream,
                     leadership.start(),
@@ -171,18 +177,23 @@ def create_app(
                 if feed is not None:
                     tasks += [
                         asyncio.create_task(feed.run()),
-                        asyncio.create_task(run_periodically(settings.replica_sync_interval, lifecycle.announce)),
+                        asyncio.create_task(run_periodically(settings.replica_sync_interval, announce)),
                     ]
                 try:
                     yield
                 finally:
                     publisher.close()
+                    await duties.stop()
                     await leadership.close()
-                    for task in [*tasks, *duties]:
+                    for task in tasks:
                         task.cancel()
-                    for task in [*tasks, *duties]:
+                    for task in tasks:
                         with contextlib.suppress(asyncio.CancelledError):
                             await task
+                    if held is not None:  # what the other replicas have not heard yet, then its events
+                        with contextlib.suppress(Exception):
+                            await lifecycle.announce()
+                        held.release()
                     await lifecycle.flush(everything=True)
                     await hf.flush()
         finally:

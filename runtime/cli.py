@@ -148,6 +148,7 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     import uvicorn
 
     from runtime.app import create_app
+    from runtime.drain import DrainingServer
     from runtime.events.protocol import MAX_FRAME_BYTES
     from runtime.log_redaction import RedactSecrets
 
@@ -161,9 +162,10 @@ def serve(host: str, port: int, *, dev: bool) -> int:
     # log_config=None: uvicorn's loggers propagate to the root handler above (and its filter) instead
     # of getting handlers of their own. ws_max_size: uvicorn closes with 1009 itself instead of
     # buffering up to its 16 MiB default.
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=host, port=port, log_level="info", log_config=None, access_log=False, ws_max_size=MAX_FRAME_BYTES
     )
+    DrainingServer(config, app, settings.shutdown_drain).run()
     if claim is not None:
         claim.close()
     return 0

@@ -363,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         "MODELHUB_REDIS_URL": arguments.redis_url,
         "MODELHUB_AUTO_APPROVE_NODES": "true",
         "MODELHUB_NODE_OFFLINE_AFTER": "10",
+        "MODELHUB_SHUTDOWN_DRAIN": "3",  # a stopped replica says not-ready first; HAProxy moves away (inter 1s fall 2)
         "HF_ENDPOINT": hub_url,
         **{f"MODELHUB_{name}_TOKEN": token for name, token in tokens.items()},
     }

@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     """MODELHUB_DATABASE_URL: any SQLAlchemy async URL; PostgreSQL (postgresql+asyncpg://…) for scale-out."""
     redis_url: str | None = None
     """MODELHUB_REDIS_URL: when set, events go through Redis so replicas share them."""
+    shutdown_drain: NonNegativeFloat = 0.0
+    """MODELHUB_SHUTDOWN_DRAIN: seconds /readyz answers 503 after the first SIGTERM/SIGINT before the server stops."""
     replica_sync_interval: PositiveFloat = 0.05
     """MODELHUB_REPLICA_SYNC_INTERVAL: seconds between two batches of heartbeat changes told to the other replicas."""
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import bindparam, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
     from sqlalchemy.engine import URL
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-    from sqlalchemy.sql.dml import Insert
+    from sqlalchemy.sql.dml import Insert, Update
 
     from runtime.db.tables import Base
 
@@ -173,11 +173,7 @@ class SqlStore:
         )
         self._upsert_nodes = _upsert(backend, Node)
         # Heartbeat batches: replicas write behind on their own, so an older record never replaces a newer one.
-        self._upsert_heartbeat_nodes = _upsert(
-            backend,
-            Node,
-            newer=(Node.last_heartbeat_at.is_(None), "last_heartbeat_at"),
-        )
+        self._update_heartbeat_nodes = _update_newer_node()
         self._upsert_node_models = _upsert(backend, NodeModel, newer=(None, "updated_at"))
         self._upsert_hf_stats = _upsert(backend, HfStat)
 
@@ -235,7 +231,7 @@ class SqlStore:
         return None if row is None else _node_record(*row)
 
     async def insert_registration(self, record: RegistrationRecord, *, note: str | None = None) -> None:
-        """Add a registration.
+        """Add a registration (a new one: no node has reported on it yet).
 
         Raises:
             AlreadyStored: The model is registered already (the insert hit the primary key).
@@ -245,6 +241,8 @@ class SqlStore:
                 await conn.execute(
                     insert(Registration).values(model_id=record.model_id, registered_at=record.registered_at)
                 )
+                # Rows of an earlier registration that a replica wrote behind as it was being deleted.
+                await conn.execute(delete(NodeModel).where(NodeModel.model_id == record.model_id))
         except IntegrityError as error:
             raise AlreadyStored(f"registration {record.model_id!r}") from error
 
@@ -292,10 +290,13 @@ class SqlStore:
             return result.rowcount > 0
 
     async def save_reports(self, nodes: list[NodeRecord], node_models: list[NodeModelRecord]) -> None:
-        """Upsert nodes, then node model rows, in one transaction (two executemany statements).
+        """Update nodes, then upsert node model rows, in one transaction (two executemany statements).
 
-        A key given twice keeps its last record. A row whose node is neither stored nor in ``nodes``
-        violates the foreign key: the transaction rolls back and `IntegrityError` propagates.
+        Nodes are only updated, never inserted (``insert_node`` creates them): a replica writing
+        behind for a node that another replica deleted a moment ago must not bring it back. An older
+        record leaves the newer stored one alone. A key given twice keeps its last record. A row
+        whose node is not stored violates the foreign key: the transaction rolls back and
+        `IntegrityError` propagates.
         """
         node_rows = {node.runtime_id: _node_row(node) for node in nodes}
         model_rows = {(report.runtime_id, report.model_id): _node_model_row(report) for report in node_models}
@@ -303,7 +304,9 @@ class SqlStore:
             return
         async with self._write() as conn:
             if node_rows:
-                await conn.execute(self._upsert_heartbeat_nodes, list(node_rows.values()))
+                await conn.execute(
+                    self._update_heartbeat_nodes, [{f"b_{k}": v for k, v in row.items()} for row in node_rows.values()]
+                )
             if model_rows:
                 await conn.execute(self._upsert_node_models, list(model_rows.values()))
 
@@ -407,6 +410,20 @@ def _upsert(backend: str, entity: type[Base], newer: tuple[Any, str] | None = No
         index_elements=[column for column in table.c if column.primary_key],
         set_={column.name: statement.excluded[column.name] for column in table.c if not column.primary_key},
         where=where,
+    )
+
+
+def _update_newer_node() -> Update:
+    """``UPDATE nodes SET ... WHERE runtime_id = :b_runtime_id`` unless the stored heartbeat is newer."""
+    columns = [column.name for column in Node.__table__.c if column.name != "runtime_id"]
+    incoming = bindparam("b_last_heartbeat_at", type_=Node.__table__.c.last_heartbeat_at.type)
+    return (
+        update(Node)
+        .where(
+            Node.runtime_id == bindparam("b_runtime_id"),
+            or_(Node.last_heartbeat_at.is_(None), Node.last_heartbeat_at <= incoming),
+        )
+        .values({name: bindparam(f"b_{name}") for name in columns})
     )
 
 

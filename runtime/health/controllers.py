@@ -46,6 +46,8 @@ class HealthController(Controller):
         backend = services.events.backend
         if backend is not None:
             checks["events"] = "ok" if backend.healthy else "unreachable: the events backend (Redis) failed"
+        if getattr(request.app.state, "draining", False):
+            checks["shutdown"] = "draining: this replica is stopping (MODELHUB_SHUTDOWN_DRAIN)"
         feed = services.feed
         if feed is not None:
             checks["replication"] = (

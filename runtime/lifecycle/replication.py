@@ -23,11 +23,16 @@ A NOTIFY payload is at most 8,000 bytes; `pack` splits a batch into updates belo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 
 from runtime.db import NodeModelRecord, NodeRecord, RegistrationRecord  # noqa: TC001 - msgspec reads the fields at run time
 
-__all__ = ["NOTE_LIMIT", "NodeState", "Outbox", "ReportState", "StateUpdate", "decode", "encode", "pack"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["NOTE_LIMIT", "HeldEvents", "NodeState", "Outbox", "ReportState", "StateUpdate", "decode", "encode", "pack"]
 
 NOTE_LIMIT = 7900
 """Bytes per message: PostgreSQL's NOTIFY payload limit (8,000) with room to spare."""
@@ -163,3 +168,30 @@ class Outbox:
 
     def __bool__(self) -> bool:
         return bool(self._nodes or self._reports or self._progress_nodes or self._progress_reports)
+
+
+class HeldEvents:
+    """Events that wait until the state they show has been announced to the other replicas.
+
+    A client that subscribes on replica B gets B's snapshot tagged with the last seq B has seen,
+    and then only later events. Were A's event for a heartbeat to reach B (through Redis) before
+    A's announcement of that heartbeat (through PostgreSQL), B's snapshot would claim the event
+    and lack its state, and the client would never see it. So events leave A only after the
+    announcement that precedes them (``release`` after each ``LifecycleService.announce``); they
+    wait at most one ``MODELHUB_REPLICA_SYNC_INTERVAL``.
+    """
+
+    def __init__(self, publish: Callable[[bytes], None]) -> None:
+        """Publish through ``publish`` on ``release``."""
+        self._publish = publish
+        self._held: list[bytes] = []
+
+    def publish(self, message: bytes) -> None:
+        """Hold ``message`` until the next release."""
+        self._held.append(message)
+
+    def release(self) -> None:
+        """Publish everything held, in order."""
+        held, self._held = self._held, []
+        for message in held:
+            self._publish(message)

@@ -28,7 +28,7 @@ from websockets.asyncio.client import connect
 
 from runtime.cluster import haproxy_config, server_states
 from tests.adversarial.services import PrivatePostgres, PrivateRedis
-from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, HF_ENDPOINT, NODE_TOKEN, READ_TOKEN, free_port
+from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, HF_ENDPOINT, NODE, NODE_TOKEN, READ_TOKEN, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -80,6 +80,8 @@ class Cluster:
             "MODELHUB_READ_TOKEN": READ_TOKEN,
             "HF_ENDPOINT": HF_ENDPOINT,
             "HF_HUB_OFFLINE": "1",
+            "MODELHUB_AUTO_APPROVE_NODES": "true",
+            "MODELHUB_SHUTDOWN_DRAIN": "3",  # /readyz 503 first: HAProxy (inter 1s fall 2) moves away before the stop
         }
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.haproxy: subprocess.Popen[bytes] | None = None
@@ -211,7 +213,8 @@ async def test_a_websocket_through_haproxy_gets_its_snapshot(cluster):
 
 
 class Load:
-    """Client threads asking HAProxy for /v0/models and /v1/models, one request after another, until stopped."""
+    """Client threads asking HAProxy for /v0/models and /v1/models and registering a node (a POST, which HAProxy
+    may not retry once sent), one request after another, until stopped."""
 
     def __init__(self, base: str, threads: int = 3) -> None:
         self.base = base
@@ -223,13 +226,17 @@ class Load:
 
     def run(self) -> None:
         with httpx.Client(base_url=self.base, headers=ADMIN, timeout=10) as client:
-            paths = ("/v0/models", "/v1/models")
+            paths = ("/v0/models", "/v1/models", "/v0/nodes")
             turn = 0
             while not self.done.is_set():
-                path = paths[turn % 2]
+                path = paths[turn % 3]
                 turn += 1
                 try:
-                    response = client.get(path)
+                    if path == "/v0/nodes":
+                        node = {"runtime_id": f"load-{turn % 7}", "machine_name": "load"}
+                        response = client.post(path, json=node, headers=NODE)
+                    else:
+                        response = client.get(path)
                     failure = None if response.is_success else f"{path}: {response.status_code} {response.text[:200]}"
                 except httpx.HTTPError as error:
                     failure = f"{path}: {type(error).__name__}: {error}"

@@ -92,7 +92,8 @@ class MemoryStore:
     async def save_reports(self, nodes: list[NodeRecord], node_models: list[NodeModelRecord]) -> None:
         self._write()
         for node in nodes:
-            self.nodes[node.runtime_id] = node
+            if node.runtime_id in self.nodes:  # updates only, as SqlStore: nodes are created by insert_node
+                self.nodes[node.runtime_id] = node
         for report in node_models:
             assert report.runtime_id in self.nodes, "foreign key: the node must exist"
             self.node_models[(report.runtime_id, report.model_id)] = report

@@ -97,6 +97,12 @@ def node(runtime_id: str, **changes: Any) -> NodeRecord:
     return msgspec.structs.replace(record, **changes)
 
 
+async def insert_nodes(store: SqlStore, nodes: list[NodeRecord], **changes: Any) -> None:
+    """Create nodes as registration does (heartbeat batches only update them)."""
+    for record in nodes:
+        await store.insert_node(msgspec.structs.replace(record, **changes))
+
+
 def report(runtime_id: str, model_id: str, **changes: Any) -> NodeModelRecord:
     record = NodeModelRecord(
         runtime_id=runtime_id,
@@ -187,6 +193,7 @@ async def test_every_record_round_trips(store: SqlStore) -> None:
     for registration in registrations:
         await store.insert_registration(registration)
     await store.save_node(nodes[0])
+    await insert_nodes(store, nodes[1:], status=NodeStatus.pending)  # the batch updates them
     await store.save_reports(nodes[1:], reports)
 
     state = await store.load()
@@ -258,6 +265,7 @@ async def test_concurrent_inserts_of_one_registration_exactly_one_wins(url: str)
 async def test_delete_registration_removes_the_models_node_rows(store: SqlStore) -> None:
     for model_id in ("org/a", "org/b"):
         await store.insert_registration(RegistrationRecord(model_id, T0))
+    await insert_nodes(store, [node("node-1"), node("node-2")])
     await store.save_reports(
         [node("node-1"), node("node-2")],
         [report("node-1", "org/a"), report("node-2", "org/a"), report("node-1", "org/b")],
@@ -277,6 +285,7 @@ async def test_delete_registration_removes_the_models_node_rows(store: SqlStore)
 
 @pytest.mark.asyncio
 async def test_delete_node_cascades_to_its_model_rows(store: SqlStore) -> None:
+    await insert_nodes(store, [node("node-1"), node("node-2")])
     await store.save_reports(
         [node("node-1"), node("node-2")],
         [report("node-1", "org/a"), report("node-1", "org/b"), report("node-2", "org/a")],
@@ -292,6 +301,7 @@ async def test_delete_node_cascades_to_its_model_rows(store: SqlStore) -> None:
 
 @pytest.mark.asyncio
 async def test_save_node_updates_in_place_and_keeps_the_model_rows(store: SqlStore) -> None:
+    await store.insert_node(node("node-1"))
     await store.save_reports([node("node-1")], [report("node-1", "org/a")])
 
     await store.save_node(node("node-1", status=NodeStatus.offline, machine_name="renamed", metrics={"x": 1}))
@@ -308,6 +318,7 @@ async def test_save_node_updates_in_place_and_keeps_the_model_rows(store: SqlSto
 async def test_save_reports_inserts_then_updates_the_same_keys(store: SqlStore) -> None:
     nodes = [node(f"node-{i}") for i in range(3)]
     reports = [report(n.runtime_id, f"org/m{j}") for n in nodes for j in range(4)]
+    await insert_nodes(store, nodes)
     await store.save_reports(nodes, reports)
     assert await store.load() == StoredState([], nodes, reports)
 
@@ -324,6 +335,7 @@ async def test_save_reports_inserts_then_updates_the_same_keys(store: SqlStore) 
 
 @pytest.mark.asyncio
 async def test_save_reports_keeps_the_last_record_of_a_key(store: SqlStore) -> None:
+    await store.insert_node(node("node-1"))
     await store.save_reports(
         [node("node-1"), node("node-1", machine_name="second")],
         [report("node-1", "org/a"), report("node-1", "org/a", bytes_done=7)],
@@ -336,9 +348,17 @@ async def test_save_reports_keeps_the_last_record_of_a_key(store: SqlStore) -> N
 
 @pytest.mark.asyncio
 async def test_save_reports_is_one_transaction(store: SqlStore) -> None:
-    with pytest.raises(IntegrityError):  # node-2 is neither stored nor in the batch
+    await store.insert_node(node("node-1", status=NodeStatus.pending))
+    with pytest.raises(IntegrityError):  # node-2 is not stored
         await store.save_reports([node("node-1")], [report("node-1", "org/a"), report("node-2", "org/a")])
 
+    assert await store.load() == StoredState([], [node("node-1", status=NodeStatus.pending)], [])
+
+
+@pytest.mark.asyncio
+async def test_save_reports_never_creates_a_node(store: SqlStore) -> None:
+    """A replica writing behind for a node another replica just deleted must not bring it back."""
+    await store.save_reports([node("node-1")], [])
     assert await store.load() == StoredState([], [], [])
 
 
@@ -362,6 +382,7 @@ async def test_a_new_store_loads_what_a_closed_one_wrote(url: str) -> None:
     writer = SqlStore(url)
     await writer.open()
     await writer.insert_registration(expected.registrations[0])
+    await insert_nodes(writer, expected.nodes)
     await writer.save_reports(expected.nodes, expected.node_models)
     await writer.close()
 
@@ -435,6 +456,7 @@ async def test_sqlite_connections_get_the_pragmas(tmp_path: Path) -> None:
 async def test_an_in_memory_store_works_and_serialises_concurrent_calls(memory_url: str) -> None:
     store = SqlStore(memory_url)
     await store.open()
+    await store.insert_node(node("node-1"))
     results = await asyncio.gather(
         *(store.insert_registration(RegistrationRecord(f"org/{i % 5}", T0)) for i in range(10)),
         store.save_reports([node("node-1")], [report("node-1", "org/0")]),
@@ -488,6 +510,7 @@ async def test_replace_node_if_changes_only_a_node_in_the_expected_status(store:
 async def test_an_older_heartbeat_record_never_replaces_a_newer_one(store: SqlStore) -> None:
     newer = node("node-1", last_heartbeat_at=T0 + timedelta(seconds=10))
     older = node("node-1", last_heartbeat_at=T0 + timedelta(seconds=4), metrics={})
+    await store.insert_node(node("node-1", last_heartbeat_at=None))
     await store.save_reports([newer], [report("node-1", "org/a", bytes_done=9, updated_at=T0 + timedelta(seconds=10))])
     await store.save_reports([older], [report("node-1", "org/a", bytes_done=1, updated_at=T0 + timedelta(seconds=4))])
     state = await store.load()
@@ -526,3 +549,13 @@ async def test_notes_go_out_with_their_commit_and_never_with_a_rollback(url: str
         assert heard == ["registered", "added", "one", "two"]
     finally:
         await listener.close()
+
+
+@pytest.mark.asyncio
+async def test_a_new_registration_starts_without_the_rows_of_an_earlier_one(store: SqlStore) -> None:
+    await store.insert_node(node("node-1"))
+    await store.insert_registration(RegistrationRecord("org/a", T0))
+    await store.delete_registration("org/a")
+    await store.save_reports([], [report("node-1", "org/a")])  # written behind by a replica that had not heard yet
+    await store.insert_registration(RegistrationRecord("org/a", T0 + timedelta(hours=1)))
+    assert (await store.load()).node_models == []

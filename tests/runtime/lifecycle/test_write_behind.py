@@ -144,7 +144,8 @@ async def test_a_row_the_database_refuses_does_not_keep_the_others_from_being_st
     store = SqlStore(f"sqlite+aiosqlite:///{tmp_path / 'rows.db'}")
     await store.open()
     try:
-        await store.save_reports(list(NODES.values()), [])
+        for node in NODES.values():
+            await store.insert_node(node)
         poisoned = {**REPORTS, ("n2", "m"): NodeModelRecord("n2", "m", NodeModelState.downloading, 1, 2**63, None, T0)}
         writes = WriteBehind(store, checkpoint=10.0, monotonic=clock)
         writes.report("n1", "m")
