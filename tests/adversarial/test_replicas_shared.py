@@ -40,6 +40,7 @@ class Replicas:
         self.database_url = database_url
         self.redis_url = redis_url
         self.servers: dict[str, tuple[str, subprocess.Popen[str]]] = {}
+        self.postgres: PrivatePostgres | None = None
 
     def start(self, name: str) -> str:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
@@ -109,6 +110,7 @@ def replicas(tmp_path: Path) -> Iterator[Replicas]:
     redis = PrivateRedis(tmp_path)
     redis.start()
     cluster = Replicas(tmp_path, postgres.url, redis.url)
+    cluster.postgres = postgres
     try:
         cluster.start("a")
         cluster.start("b")
@@ -251,3 +253,53 @@ def test_the_leader_killed_hands_the_offline_timer_over_and_it_fires_once(replic
     assert nodes["status"] == "offline"
     detail = httpx.get(f"{base}/v0/models/{A}", headers=READ, timeout=5).json()
     assert [(row["runtime_id"], row["bytes_done"]) for row in detail["nodes"]] == [("n2", 10)]  # not lost
+
+
+def test_a_client_of_a_killed_replica_resumes_on_the_other_and_misses_nothing(replicas: Replicas) -> None:
+    a, b = replicas.url("a"), replicas.url("b")
+
+    async def scenario() -> None:
+        async with connect(ws_url(a)) as client:
+            await client.send(json.dumps({"op": "subscribe", "topics": ["models"]}))
+            await frames_until(client, lambda f: f["type"] == "Snapshot", 5)
+            assert httpx.post(f"{a}/v0/models/register", json={"model_id": A}, headers=ADMIN).status_code == 201
+            frames = await frames_until(client, lambda f: f.get("model_id") == A, 5)
+            last_seq = frames[-1]["seq"]
+        replicas.kill("a")
+        # while the client is away, changes happen on the replica that is left
+        assert httpx.post(f"{b}/v0/models/register", json={"model_id": B}, headers=ADMIN).status_code == 201
+        assert httpx.delete(f"{b}/v0/models/{A}", headers=ADMIN).status_code == 204
+        async with connect(ws_url(b)) as client:
+            await client.send(json.dumps({"op": "subscribe", "topics": ["models"], "since": last_seq}))
+            frames = await frames_until(client, lambda f: f["type"] == "ModelStatusChanged" and f["model_id"] == A, 5)
+        kinds = [f["type"] for f in frames]
+        assert "ResyncRequired" not in kinds, kinds  # replayed, not resynchronised
+        assert "Snapshot" not in kinds, kinds
+        missed = [(f["model_id"], f["status"]) for f in frames if f["type"] == "ModelStatusChanged"]
+        assert missed == [(B, "registered"), (A, "available")]
+        seqs = [f["seq"] for f in frames if "seq" in f]
+        assert seqs == sorted(seqs)
+        assert seqs[0] > last_seq
+
+    asyncio.run(scenario())
+
+
+def test_postgres_lost_and_back_reads_go_on_and_the_replicas_catch_up(replicas: Replicas) -> None:
+    a, b = replicas.url("a"), replicas.url("b")
+    assert replicas.postgres is not None
+    assert httpx.post(f"{a}/v0/models/register", json={"model_id": A}, headers=ADMIN, timeout=5).status_code == 201
+    wait_for(lambda: hub_status(b, A) == "registered", "B sees the registration", 2)
+    replicas.postgres.stop()
+    for base in (a, b):
+        wait_for(lambda base=base: httpx.get(f"{base}/readyz", timeout=5).status_code == 503, "not ready", 10)
+        body = httpx.get(f"{base}/readyz", timeout=5).json()
+        assert body["checks"]["database"] != "ok"
+        assert hub_status(base, A) == "registered"  # reads are served from memory
+    refused = httpx.post(f"{b}/v0/models/register", json={"model_id": B}, headers=ADMIN, timeout=10)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "database_unavailable"
+    replicas.postgres.start()
+    for base in (a, b):
+        wait_for(lambda base=base: ready(base), "ready again without a restart", 20)
+    assert httpx.post(f"{b}/v0/models/register", json={"model_id": B}, headers=ADMIN, timeout=5).status_code == 201
+    wait_for(lambda: hub_status(a, B) == "registered", "A hears of B's change after the outage", 3)
