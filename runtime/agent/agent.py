@@ -185,7 +185,7 @@ class Agent:
         self._failures = self._immediate = 0
         self._status(answer.status)
         self.reporter.accepted(reports)
-        await self.syncer.apply(answer.models)
+        await self.syncer.apply(answer.models, retained=answer.retained or ())
         return interval
 
     def _again(self, interval: float) -> float:

@@ -335,14 +335,18 @@ class Syncer:
         self.clock = clock
         self.models: dict[str, ModelSync] = {}
 
-    async def apply(self, desired: Sequence[ModelManifest]) -> None:
-        """Make the desired set the one being synced; delete the files of models not in it."""
+    async def apply(self, desired: Sequence[ModelManifest], *, retained: Sequence[str] = ()) -> None:
+        """Make the desired set the one being synced; delete the files of models in neither it nor ``retained``.
+
+        ``retained``: models the server keeps registered though its catalog no longer has them (a
+        catalog release removed them); their files stay until an admin deletes the registration.
+        """
         wanted = {manifest.model_id: manifest for manifest in desired if is_model_id(manifest.model_id)}
         for model_id, sync in list(self.models.items()):
             if wanted.get(model_id) != sync.manifest:
                 await sync.stop()
                 del self.models[model_id]
-        for model_id in self.cache.stale(wanted):
+        for model_id in self.cache.stale([*wanted, *retained]):
             logger.info("%s: no longer registered; deleting its files", model_id)
             await asyncio.to_thread(self.cache.remove_model, model_id)
         for model_id, sync in list(self.models.items()):

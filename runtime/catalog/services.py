@@ -167,12 +167,15 @@ class ManifestCache:
         self.endpoint = endpoint
         self.manifests: list[ModelManifest] = []
         self.encoded = b"[]"
+        self.retained = b"[]"
+        """Orphaned registrations (JSON): nodes keep their files until an admin deletes them."""
         self._rebuild()
 
     def _rebuild(self) -> None:
         catalog = self.lifecycle.catalog
         self.manifests = [manifest(catalog[model_id], self.endpoint) for model_id in self.lifecycle.registered_ids()]
         self.encoded = _encoder.encode(self.manifests)
+        self.retained = _encoder.encode(self.lifecycle.orphaned_ids())
 
     def on_change(self, change: Change) -> None:
         """A lifecycle listener."""

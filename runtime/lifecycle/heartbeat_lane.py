@@ -51,7 +51,16 @@ async def answer(services: Services, runtime_id: str, scope: Scope, receive: Rec
     require_json(scope)
     body = await read_body(scope, receive, limit)
     status = await services.lifecycle.heartbeat(runtime_id, decode_json(body, _DECODER))
-    return b'{"status":"' + status.value.encode() + b'","models":' + services.manifests.encoded + b"}"
+    manifests = services.manifests
+    return (
+        b'{"status":"'
+        + status.value.encode()
+        + b'","models":'
+        + manifests.encoded
+        + b',"retained":'
+        + manifests.retained
+        + b"}"
+    )
 
 
 def heartbeat_lane(

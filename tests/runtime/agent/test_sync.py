@@ -142,6 +142,19 @@ async def test_models_no_longer_desired_are_stopped_and_deleted(hub, cache, file
     assert [report.model_id for report in syncer.reports()] == ["tiny-b"]
 
 
+async def test_a_retained_model_keeps_its_files_but_is_neither_synced_nor_reported(hub, cache, files):
+    """A catalog release removed a registered model: its files stay until an admin deletes the registration."""
+    syncer = await make_syncer(cache, files)
+    await syncer.apply([manifest_of(TINY_A, hub.url), manifest_of(TINY_B, hub.url)])
+    await wait_for(lambda: all_ready(syncer))
+    await syncer.apply([manifest_of(TINY_B, hub.url)], retained=["tiny-a"])
+    assert sorted(cache.models()) == ["tiny-a", "tiny-b"]
+    assert [report.model_id for report in syncer.reports()] == ["tiny-b"]
+    await syncer.apply([manifest_of(TINY_B, hub.url)])  # the admin deleted it
+    await syncer.close()
+    assert cache.models() == ["tiny-b"]
+
+
 async def test_a_model_removed_while_downloading_is_cancelled_and_deleted(hub, cache, files):
     hub.faults(latency=0.5, routes="resolve")
     syncer = await make_syncer(cache, files)

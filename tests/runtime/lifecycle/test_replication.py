@@ -19,7 +19,7 @@ from runtime.db import NodeModelRecord, NodeRecord, RegistrationRecord
 from runtime.errors import AlreadyRegistered, InvalidTransition
 from runtime.lifecycle.replication import NOTE_LIMIT, NodeState, ReportState, StateUpdate, decode, encode, pack
 from runtime.lifecycle.service import Change, LifecycleService
-from tests.runtime.conftest import ADMIN, make_settings
+from tests.runtime.conftest import ADMIN, NODE, make_settings
 from tests.runtime.fakes import FakeClock, MemoryStore
 
 if TYPE_CHECKING:
@@ -214,3 +214,19 @@ def test_readyz_lists_the_orphaned_registrations(tmp_path: Path) -> None:
         assert client.get("/readyz").json()["details"]["orphaned_registrations"] == ["retired-model"]
         assert client.delete("/v0/models/retired-model", headers=ADMIN).status_code == 204
         assert client.get("/readyz").json()["details"]["orphaned_registrations"] == []
+
+
+def test_the_heartbeat_answer_tells_nodes_to_keep_an_orphaned_models_files(tmp_path: Path) -> None:
+    store = MemoryStore()
+    store.registrations["retired-model"] = RegistrationRecord("retired-model", T0)
+    store.registrations[A] = RegistrationRecord(A, T0)
+    settings = make_settings(tmp_path, auto_approve_nodes=True)
+    with TestClient(create_app(settings, store=store)) as client:
+        node = {"runtime_id": "n1", "machine_name": "m"}
+        assert client.post("/v0/nodes", json=node, headers=NODE).status_code == 201
+        answer = client.post("/v0/nodes/n1/heartbeat", json={"metrics": {}, "models": []}, headers=NODE).json()
+        assert [manifest["model_id"] for manifest in answer["models"]] == [A]
+        assert answer["retained"] == ["retired-model"]
+        assert client.delete("/v0/models/retired-model", headers=ADMIN).status_code == 204
+        answer = client.post("/v0/nodes/n1/heartbeat", json={"metrics": {}, "models": []}, headers=NODE).json()
+        assert answer["retained"] == []  # now the nodes drop its files
