@@ -283,14 +283,19 @@ def redis_version(redis_server: Any) -> str:
 
 
 def postgres_cpu(postgres: Any) -> float | None:
-    """CPU seconds of the postmaster and its live children (backends, walwriter, ...); None if unreadable."""
+    """CPU seconds of the postmaster, its reaped children and its live ones (backends, ...); None if unreadable.
+
+    Monotonic: a backend that exits moves its time from the live children to the postmaster's cutime/cstime.
+    """
     try:
         postmaster = int((postgres.data / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    total = cpu_seconds(postmaster)
-    if total is None:
+    try:  # its own time plus that of children it has reaped (a backend whose connection closed)
+        fields = Path(f"/proc/{postmaster}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+    except OSError:
         return None
+    total = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue

@@ -105,7 +105,9 @@ def create_app(
     def publish(data: bytes) -> None:
         channels.publish(data, CHANNEL)
 
-    held = HeldEvents(publish) if replicated else None  # replicas: an event leaves after the state it shows
+    held = (
+        HeldEvents(publish, lifecycle.unannounced) if replicated else None
+    )  # replicas: an event leaves after the state it shows
     publisher = EventPublisher(
         lifecycle,
         held.publish if held is not None else publish,

@@ -166,6 +166,10 @@ class Outbox:
         self._nodes |= nodes
         self._reports |= reports
 
+    def changes_of_meaning(self) -> bool:
+        """Whether a change of meaning waits (progress alone catches up with the next progress event)."""
+        return bool(self._nodes or self._reports)
+
     def __bool__(self) -> bool:
         return bool(self._nodes or self._reports or self._progress_nodes or self._progress_reports)
 
@@ -178,17 +182,22 @@ class HeldEvents:
     A's announcement of that heartbeat (through PostgreSQL), B's snapshot would claim the event
     and lack its state, and the client would never see it. So events leave A only after the
     announcement that precedes them (``release`` after each ``LifecycleService.announce``); they
-    wait at most one ``MODELHUB_REPLICA_SYNC_INTERVAL``.
+    wait at most one ``MODELHUB_REPLICA_SYNC_INTERVAL``. An event with nothing unannounced before it
+    (a command's: its note went out with its commit) goes at once.
     """
 
-    def __init__(self, publish: Callable[[bytes], None]) -> None:
-        """Publish through ``publish`` on ``release``."""
+    def __init__(self, publish: Callable[[bytes], None], unannounced: Callable[[], bool]) -> None:
+        """Publish through ``publish``; ``unannounced()`` says whether changes wait to be announced."""
         self._publish = publish
+        self._unannounced = unannounced
         self._held: list[bytes] = []
 
     def publish(self, message: bytes) -> None:
-        """Hold ``message`` until the next release."""
-        self._held.append(message)
+        """Publish ``message`` now if nothing waits to be announced (nor is held before it), else hold it."""
+        if not self._held and not self._unannounced():
+            self._publish(message)
+        else:
+            self._held.append(message)
 
     def release(self) -> None:
         """Publish everything held, in order."""

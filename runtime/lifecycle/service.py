@@ -136,6 +136,7 @@ class LifecycleService:
         self._outbox = Outbox() if replica is not None else None
         self.progress_announce_interval = progress_announce_interval
         self._progress_announced_at = time.monotonic()
+        self._announcing = False
         self.catalog = catalog
         self.offline_after = offline_after
         self.stall_after = stall_after
@@ -610,6 +611,7 @@ class LifecycleService:
         outbox = self._outbox
         if outbox is None or not outbox or self.replica is None:
             return
+        self._announcing = True
         now = time.monotonic()
         with_progress = now - self._progress_announced_at >= self.progress_announce_interval
         if with_progress:
@@ -630,6 +632,12 @@ class LifecycleService:
         except BaseException:
             outbox.put_back(node_ids, pairs)
             raise
+        finally:
+            self._announcing = False
+
+    def unannounced(self) -> bool:
+        """Whether heartbeat or timer changes of meaning wait to be told to the other replicas (or are being told)."""
+        return self._announcing or (self._outbox is not None and self._outbox.changes_of_meaning())
 
     async def apply(self, update: StateUpdate) -> None:
         """Take what another replica changed (it published the events; listeners here are told ``local=False``)."""

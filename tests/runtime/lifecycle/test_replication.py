@@ -17,7 +17,16 @@ from generated.types import Heartbeat, HeartbeatModelReport, NodeMetrics, NodeMo
 from runtime.app import create_app
 from runtime.db import NodeModelRecord, NodeRecord, RegistrationRecord
 from runtime.errors import AlreadyRegistered, InvalidTransition
-from runtime.lifecycle.replication import NOTE_LIMIT, NodeState, ReportState, StateUpdate, decode, encode, pack
+from runtime.lifecycle.replication import (
+    NOTE_LIMIT,
+    HeldEvents,
+    NodeState,
+    ReportState,
+    StateUpdate,
+    decode,
+    encode,
+    pack,
+)
 from runtime.lifecycle.service import Change, LifecycleService
 from tests.runtime.conftest import ADMIN, NODE, make_settings
 from tests.runtime.fakes import FakeClock, MemoryStore
@@ -230,3 +239,30 @@ def test_the_heartbeat_answer_tells_nodes_to_keep_an_orphaned_models_files(tmp_p
         assert client.delete("/v0/models/retired-model", headers=ADMIN).status_code == 204
         answer = client.post("/v0/nodes/n1/heartbeat", json={"metrics": {}, "models": []}, headers=NODE).json()
         assert answer["retained"] == []  # now the nodes drop its files
+
+
+def test_held_events_wait_for_the_announcement_only_when_something_is_unannounced() -> None:
+    sent: list[bytes] = []
+    waiting = [False]
+    held = HeldEvents(sent.append, lambda: waiting[0])
+    held.publish(b"command")  # nothing unannounced: at once
+    waiting[0] = True
+    held.publish(b"heartbeat")
+    waiting[0] = False
+    held.publish(b"after")  # still behind the held one: order is kept
+    assert sent == [b"command"]
+    held.release()
+    assert sent == [b"command", b"heartbeat", b"after"]
+
+
+async def test_a_heartbeat_leaves_a_change_unannounced_until_announce(pair: Pair) -> None:
+    await pair.a.register(A)
+    await pair.a.add_node(NodeRegistration(runtime_id="n1", machine_name="m"))
+    assert pair.a.unannounced() is False
+    await pair.a.heartbeat("n1", beat(NodeModelState.downloading, 10))
+    assert pair.a.unannounced() is True
+    await pair.a.announce()
+    assert pair.a.unannounced() is False
+    pair.clock.advance(1)
+    await pair.a.heartbeat("n1", beat(NodeModelState.downloading, 20))  # progress only
+    assert pair.a.unannounced() is False
