@@ -21,6 +21,7 @@ from generated.types import (
     ModelManifest,
     OpenAiModel,
     OpenAiModelList,
+    OrphanedRegistration,
     RegisterRequest,
 )
 from runtime.auth import ADMIN, NODE_OR_ADMIN, READ
@@ -28,6 +29,7 @@ from runtime.catalog.services import openai_model, openai_models
 from runtime.deps import Services
 from runtime.errors import AppClientError, ModelNotSupported
 from runtime.json_body import documented_body, read_json
+from runtime.lifecycle.service import rfc3339
 from runtime.openapi_docs import BODY_ERRORS, ERRORS, get_with_head, security_for, spec
 from runtime.preencoded import PreEncoded, request_header
 
@@ -111,6 +113,21 @@ class ModelsController(Controller):
         model_id = services.lifecycle.resolve(_set(data.model_id), _set(data.repo), _set(data.filename))
         await services.lifecycle.register(model_id)
         return services.hub.item(model_id)
+
+    @get_with_head(
+        "/orphaned",
+        operation_id="listOrphanedRegistrations",
+        roles=READ,
+        security=security_for(READ),
+        summary="Registered models this release's catalog no longer has (kept until an admin deletes them)",
+        responses={200: spec(list[OrphanedRegistration], "By model id"), **ERRORS},
+    )
+    async def orphaned(self, services: NamedDependency[Services]) -> list[OrphanedRegistration]:
+        """Registrations of models a catalog release removed: not served, their files kept on the nodes."""
+        return [
+            OrphanedRegistration(model_id=record.model_id, registered_at=rfc3339(record.registered_at))
+            for record in services.lifecycle.orphaned()
+        ]
 
     @get_with_head(
         "/{model_id:str}",

@@ -238,6 +238,10 @@ class LifecycleService:
         """Registered models that this release's catalog does not have, by id."""
         return sorted(self._orphaned)
 
+    def orphaned(self) -> list[RegistrationRecord]:
+        """The registrations of those models, by id."""
+        return [self._orphaned[model_id] for model_id in sorted(self._orphaned)]
+
     def registered_ids(self) -> list[str]:
         """Registered model ids, in catalog order."""
         return [model_id for model_id in self.catalog if model_id in self._registrations]

@@ -28,7 +28,7 @@ from runtime.lifecycle.replication import (
     pack,
 )
 from runtime.lifecycle.service import Change, LifecycleService
-from tests.runtime.conftest import ADMIN, NODE, make_settings
+from tests.runtime.conftest import ADMIN, NODE, READ, make_settings
 from tests.runtime.fakes import FakeClock, MemoryStore
 
 if TYPE_CHECKING:
@@ -221,8 +221,11 @@ def test_readyz_lists_the_orphaned_registrations(tmp_path: Path) -> None:
     store.registrations["retired-model"] = RegistrationRecord("retired-model", T0)
     with TestClient(create_app(make_settings(tmp_path), store=store)) as client:
         assert client.get("/readyz").json()["details"]["orphaned_registrations"] == ["retired-model"]
+        listed = client.get("/v0/models/orphaned", headers=READ).json()
+        assert listed == [{"model_id": "retired-model", "registered_at": "2026-01-01T12:00:00Z"}]
         assert client.delete("/v0/models/retired-model", headers=ADMIN).status_code == 204
         assert client.get("/readyz").json()["details"]["orphaned_registrations"] == []
+        assert client.get("/v0/models/orphaned", headers=READ).json() == []
 
 
 def test_the_heartbeat_answer_tells_nodes_to_keep_an_orphaned_models_files(tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
 // invalidating ['models'] refreshes every model query, ['nodes'] every node query.
 // The event stream (live/cache.ts) takes its keys from these factories, so they are defined once.
 import { queryOptions } from "@tanstack/react-query";
-import type { HubItem, ModelDetail, Node, NodeDetail, Session } from "@generated";
+import type { HubItem, ModelDetail, Node, NodeDetail, OrphanedRegistration, Session } from "@generated";
 import { apiFetch } from "./client";
 
 export const queryKeys = {
   session: ["session"] as const,
   models: ["models"] as const,
   hub: ["models", "hub"] as const,
+  orphaned: ["models", "orphaned"] as const,
   modelDetail: (modelId: string) => ["models", "detail", modelId] as const,
   nodes: ["nodes"] as const,
   nodeDetail: (runtimeId: string) => ["nodes", "detail", runtimeId] as const,
@@ -34,6 +35,14 @@ export const hubQuery = (live: boolean) =>
     queryKey: queryKeys.hub,
     queryFn: ({ signal }) => apiFetch<HubItem[]>("/v0/models/hub", { signal }),
     refetchInterval: pollInterval(live),
+  });
+
+/** Registered models a catalog release removed (GET /v0/models/orphaned); no event changes them, so polled. */
+export const orphanedQuery = () =>
+  queryOptions({
+    queryKey: queryKeys.orphaned,
+    queryFn: ({ signal }) => apiFetch<OrphanedRegistration[]>("/v0/models/orphaned", { signal }),
+    refetchInterval: 60_000,
   });
 
 /** One model with every node's report (GET /v0/models/{id}); kept current by the model:<id> topic. */

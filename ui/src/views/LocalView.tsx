@@ -5,7 +5,7 @@ import { useQuery } from "@tanstack/react-query";
 import { memo, useState } from "react";
 import type { HubItem, Node, NodeModelDetail, Role } from "@generated";
 import { errorText } from "../api/client";
-import { hubQuery, modelDetailQuery, nodesQuery } from "../api/queries";
+import { hubQuery, modelDetailQuery, nodesQuery, orphanedQuery } from "../api/queries";
 import { ErrorText, OfflineMarker, ProgressBar, StalledBadge, StatusBadge } from "../components/bits";
 import { formatBytes, formatEta, formatRate } from "../format";
 import { useConnectionState, useLiveTopics } from "../live/EventStreamProvider";
@@ -20,6 +20,7 @@ export function LocalView({ role }: { readonly role: Role }) {
   const live = useConnectionState() === "live";
   const hub = useQuery(hubQuery(live));
   const nodes = useQuery(nodesQuery(live));
+  const orphaned = useQuery(orphanedQuery());
   const registered = (hub.data ?? []).filter((item) => item.status !== "available");
   const known = nodeMap(nodes.data ?? []);
 
@@ -38,6 +39,33 @@ export function LocalView({ role }: { readonly role: Role }) {
           <LocalCard key={item.id} item={item} nodes={known} canDelete={role === "admin"} />
         ))}
       </div>
+      {orphaned.data && orphaned.data.length > 0 ? (
+        <section aria-labelledby="orphaned-title">
+          <h2 id="orphaned-title">Not in this release's catalog</h2>
+          <p className="muted small">
+            Registered before a catalog release removed them: not served, their files kept on the nodes until deleted.
+          </p>
+          <div className="grid">
+            {orphaned.data.map((registration) => (
+              <article
+                key={registration.model_id}
+                className="card"
+                aria-label={registration.model_id}
+                data-model-id={registration.model_id}
+                data-status="orphaned"
+              >
+                <header className="card-head">
+                  <h2>{registration.model_id}</h2>
+                </header>
+                <p className="muted small">registered {registration.registered_at}</p>
+                {role === "admin" ? (
+                  <UnregisterAction item={{ id: registration.model_id, name: registration.model_id }} label="Delete" />
+                ) : null}
+              </article>
+            ))}
+          </div>
+        </section>
+      ) : null}
     </section>
   );
 }

@@ -6,7 +6,13 @@ import { ConfirmDialog } from "../components/ConfirmDialog";
 import { useUnregister } from "./useUnregister";
 
 /** A card's action that asks, then unregisters ``item``; ``label`` names it on the button and the dialog. */
-export function UnregisterAction({ item, label }: { readonly item: HubItem; readonly label: "Unregister" | "Delete" }) {
+export function UnregisterAction({
+  item,
+  label,
+}: {
+  readonly item: Pick<HubItem, "id" | "name">;
+  readonly label: "Unregister" | "Delete";
+}) {
   const [confirming, setConfirming] = useState(false);
   const remove = useUnregister(item.id, () => setConfirming(false));
   return (

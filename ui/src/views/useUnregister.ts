@@ -14,6 +14,7 @@ export function useUnregister(modelId: string, onDone: () => void) {
       queryClient.setQueryData<HubItem[]>(queryKeys.hub, (old) => (old ? markUnregistered(old, modelId) : old));
       queryClient.removeQueries({ queryKey: queryKeys.modelDetail(modelId) });
       void queryClient.invalidateQueries({ queryKey: queryKeys.hub });
+      void queryClient.invalidateQueries({ queryKey: queryKeys.orphaned });
     },
   });
 }
