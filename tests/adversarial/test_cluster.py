@@ -202,6 +202,35 @@ def test_requests_through_haproxy_reach_every_replica(cluster):
     assert set(seen) == set(REPLICAS), seen
 
 
+def test_heartbeats_through_haproxy_land_on_every_replica_and_all_show_the_model_ready(cluster):
+    """Round robin sends a node's consecutive heartbeats to different replicas; every replica ends with one state."""
+    model = "qwen3-0.6b"
+    with httpx.Client(base_url=cluster.front, timeout=5) as client:
+        registered = client.post("/v0/models/register", json={"model_id": model}, headers=ADMIN)
+        assert registered.status_code in (201, 409), registered.text
+        node = {"runtime_id": "hb-node", "machine_name": "hb"}
+        assert client.post("/v0/nodes", json=node, headers=NODE).status_code in (200, 201)
+        time.sleep(0.3)  # every replica has heard of the node (~0.05 s)
+        for done in (10, 20, 30, 40, 50, 60):
+            body = {"metrics": {}, "models": [{"model_id": model, "state": "downloading", "bytes_done": done,
+                                               "bytes_total": 100}]}  # fmt: skip
+            answer = client.post("/v0/nodes/hb-node/heartbeat", json=body, headers=NODE)
+            assert answer.status_code == 200, answer.text
+            time.sleep(0.2)
+        body = {"metrics": {}, "models": [{"model_id": model, "state": "ready", "bytes_done": 100, "bytes_total": 100}]}
+        assert client.post("/v0/nodes/hb-node/heartbeat", json=body, headers=NODE).status_code == 200
+
+    def ready_everywhere() -> bool:
+        for port in cluster.ports.values():
+            detail = httpx.get(f"http://127.0.0.1:{port}/v0/models/{model}", headers=ADMIN, timeout=5).json()
+            rows = [(row["runtime_id"], row["state"]) for row in detail["nodes"]]
+            if detail["status"] != "ready" or rows != [("hb-node", "ready")]:
+                return False
+        return True
+
+    wait_for(ready_everywhere, "every replica shows the model ready on hb-node", 5)
+
+
 async def test_a_websocket_through_haproxy_gets_its_snapshot(cluster):
     url = f"{cluster.front.replace('http://', 'ws://')}/ws?token={READ_TOKEN}"
     async with connect(url) as websocket:

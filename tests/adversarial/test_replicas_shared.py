@@ -165,14 +165,14 @@ def test_a_registration_on_a_is_seen_on_b_over_http_and_websocket(replicas: Repl
     wait_for(lambda: hub_status(a, A) == "available", "A's hub shows the deletion", 2)
 
 
-def test_concurrent_conflicting_commands_over_both_replicas_have_one_winner(replicas: Replicas) -> None:
-    bases = [replicas.url("a"), replicas.url("b")]
+def test_concurrent_conflicting_commands_over_three_replicas_have_one_winner(replicas: Replicas) -> None:
+    bases = [replicas.url("a"), replicas.url("b"), replicas.start("c")]
 
     async def register_all() -> list[int]:
         async with httpx.AsyncClient(timeout=10) as client:
             answers = await asyncio.gather(
                 *(
-                    client.post(f"{bases[i % 2]}/v0/models/register", json={"model_id": B}, headers=ADMIN)
+                    client.post(f"{bases[i % 3]}/v0/models/register", json={"model_id": B}, headers=ADMIN)
                     for i in range(20)
                 )
             )
@@ -184,7 +184,7 @@ def test_concurrent_conflicting_commands_over_both_replicas_have_one_winner(repl
     async def delete_all() -> list[int]:
         async with httpx.AsyncClient(timeout=10) as client:
             answers = await asyncio.gather(
-                *(client.delete(f"{bases[i % 2]}/v0/models/{B}", headers=ADMIN) for i in range(10))
+                *(client.delete(f"{bases[i % 3]}/v0/models/{B}", headers=ADMIN) for i in range(10))
             )
         return [answer.status_code for answer in answers]
 
