@@ -20,6 +20,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.adversarial.services import PrivatePostgres, PrivateRedis
+from tests.fakehub import running_fake_hub
 from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, HF_ENDPOINT, NODE, NODE_TOKEN, READ, READ_TOKEN, spawn_server
 from tests.runtime.conftest import stop_server as stop_replica
 
@@ -42,7 +43,7 @@ class Replicas:
         self.servers: dict[str, tuple[str, subprocess.Popen[str]]] = {}
         self.postgres: PrivatePostgres | None = None
 
-    def start(self, name: str) -> str:
+    def start(self, name: str, **env: str) -> str:
         environment = {k: v for k, v in os.environ.items() if not k.startswith("MODELHUB_")}
         environment |= {
             "MODELHUB_DATABASE_URL": self.database_url,
@@ -55,6 +56,7 @@ class Replicas:
             "MODELHUB_NODE_OFFLINE_AFTER": str(OFFLINE_AFTER),
             "HF_ENDPOINT": HF_ENDPOINT,
             "HF_HUB_OFFLINE": "1",
+            **env,
         }
         directory = self.directory / name
         directory.mkdir(exist_ok=True)
@@ -101,6 +103,23 @@ def hub_status(base: str, model_id: str) -> str:
 
 def leader(base: str) -> bool:
     return bool(httpx.get(f"{base}/readyz", timeout=5).json()["details"]["leader"])
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Replicas]:
+    """A private PostgreSQL and Redis; no replica started yet."""
+    postgres = PrivatePostgres()
+    postgres.start()
+    redis = PrivateRedis(tmp_path)
+    redis.start()
+    cluster = Replicas(tmp_path, postgres.url, redis.url)
+    cluster.postgres = postgres
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+        redis.kill()
+        postgres.close()
 
 
 @pytest.fixture
@@ -303,3 +322,26 @@ def test_postgres_lost_and_back_reads_go_on_and_the_replicas_catch_up(replicas: 
         wait_for(lambda base=base: ready(base), "ready again without a restart", 20)
     assert httpx.post(f"{b}/v0/models/register", json={"model_id": B}, headers=ADMIN, timeout=5).status_code == 201
     wait_for(lambda: hub_status(a, B) == "registered", "A hears of B's change after the outage", 3)
+
+
+def test_hugging_face_is_asked_once_per_repository_for_the_whole_service(services: Replicas) -> None:
+    with running_fake_hub() as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0"}
+        bases = [services.start(name, **env) for name in ("a", "b")]
+
+        def fresh(base: str) -> list[dict]:
+            items = httpx.get(f"{base}/v0/models/hub", headers=READ, timeout=5).json()
+            return (
+                [item["hf_info"] for item in items]
+                if all(item["hf_info"] and item["hf_info"]["freshness"] == "fresh" for item in items)
+                else []
+            )
+
+        shown = [wait_for(lambda base=base: fresh(base), f"{base}: every model's stats fresh", 20) for base in bases]
+        assert shown[0] == shown[1]  # the same stats everywhere: the follower shows what the leader saved
+        time.sleep(1)
+        model_calls = {
+            path: count for path, count in hub.stats()["requests"].items() if path.startswith("/api/models/")
+        }
+        assert model_calls, hub.stats()
+        assert set(model_calls.values()) == {1}, model_calls  # one replica asked, once per repository
