@@ -23,6 +23,7 @@ from tests.adversarial.services import PrivatePostgres, PrivateRedis
 from tests.fakehub import running_fake_hub
 from tests.runtime.conftest import ADMIN, ADMIN_TOKEN, HF_ENDPOINT, NODE, NODE_TOKEN, READ, READ_TOKEN, spawn_server
 from tests.runtime.conftest import stop_server as stop_replica
+from tests.runtime.e2e.small_server import NODES_CATALOG, running_small_server
 
 if TYPE_CHECKING:
     import subprocess
@@ -345,3 +346,53 @@ def test_hugging_face_is_asked_once_per_repository_for_the_whole_service(service
         }
         assert model_calls, hub.stats()
         assert set(model_calls.values()) == {1}, model_calls  # one replica asked, once per repository
+
+
+def test_two_releases_with_different_catalogs_share_the_registrations_without_corrupting_them(
+    services: Replicas, tmp_path: Path
+) -> None:
+    """A rolling upgrade: release 2's catalog dropped tiny-c, which release 1 has registered."""
+    old_catalog = json.loads(NODES_CATALOG.read_text())
+    new_catalog = {**old_catalog, "models": [m for m in old_catalog["models"] if m["id"] != "tiny-c"]}
+    (tmp_path / "release-2.json").write_text(json.dumps(new_catalog))
+    env = {
+        "MODELHUB_DATABASE_URL": services.database_url,
+        "MODELHUB_REDIS_URL": services.redis_url,
+        "MODELHUB_ADMIN_TOKEN": ADMIN_TOKEN,
+        "MODELHUB_NODE_TOKEN": NODE_TOKEN,
+        "MODELHUB_READ_TOKEN": READ_TOKEN,
+        "MODELHUB_AUTO_APPROVE_NODES": "true",
+        "HF_ENDPOINT": HF_ENDPOINT,
+        "HF_HUB_OFFLINE": "1",
+    }
+    with running_small_server(tmp_path, env | {"MODELHUB_REPLICA_ID": "release-1"}) as (old, _):
+        for model_id in ("tiny-a", "tiny-c"):
+            assert (
+                httpx.post(f"{old}/v0/models/register", json={"model_id": model_id}, headers=ADMIN).status_code == 201
+            )
+        catalog = tmp_path / "release-2.json"
+        with running_small_server(tmp_path, env | {"MODELHUB_REPLICA_ID": "release-2"}, catalog=catalog) as (new, _):
+            wait_for(lambda: ready(new), "release 2 ready", 20)
+            assert httpx.get(f"{new}/readyz").json()["details"]["orphaned_registrations"] == ["tiny-c"]
+            assert [o["model_id"] for o in httpx.get(f"{new}/v0/models/orphaned", headers=READ).json()] == ["tiny-c"]
+            assert "tiny-c" not in {item["id"] for item in httpx.get(f"{new}/v0/models/hub", headers=READ).json()}
+            assert hub_status(new, "tiny-a") == "registered"
+
+            # a node of release 1 still reports tiny-c; release 2 takes the heartbeat and ignores that report
+            node = {"runtime_id": "n1", "machine_name": "m"}
+            assert httpx.post(f"{new}/v0/nodes", json=node, headers=NODE).status_code == 201
+            reports = [
+                {"model_id": "tiny-a", "state": "downloading", "bytes_done": 5, "bytes_total": 10},
+                {"model_id": "tiny-c", "state": "ready", "bytes_done": 10, "bytes_total": 10},
+            ]
+            beat = httpx.post(f"{new}/v0/nodes/n1/heartbeat", json={"metrics": {}, "models": reports}, headers=NODE)
+            assert beat.status_code == 200, beat.text
+            assert beat.json()["retained"] == ["tiny-c"]  # the node keeps its files
+            assert [m["model_id"] for m in beat.json()["models"]] == ["tiny-a"]
+            wait_for(lambda: hub_status(old, "tiny-a") == "downloading", "release 1 sees the report on tiny-a", 3)
+            assert hub_status(old, "tiny-c") == "registered"  # release 1 still serves its view
+
+            # the admin deletes it on release 2: gone for both
+            assert httpx.delete(f"{new}/v0/models/tiny-c", headers=ADMIN).status_code == 204
+            wait_for(lambda: hub_status(old, "tiny-c") == "available", "release 1 hears of the deletion", 3)
+            assert httpx.get(f"{new}/v0/models/orphaned", headers=READ).json() == []
