@@ -29,7 +29,7 @@ from runtime.db.feed import ChangeFeed
 from runtime.db.leader import Leadership
 from runtime.db.sql import SqlStore, is_postgres
 from runtime.deps import Services
-from runtime.errors import exception_handlers
+from runtime.errors import DatabaseUnavailable, exception_handlers
 from runtime.events.backends import CHANNEL, backend_for
 from runtime.events.controllers import events_socket, models_socket
 from runtime.events.publisher import EventPublisher
@@ -152,9 +152,20 @@ def create_app(
     )
     leadership.listeners.append(duties.switch)
 
+    announce_failing = False
+
     async def announce() -> None:
+        nonlocal announce_failing
         try:  # a database that hangs must not hold the events back for long
             await asyncio.wait_for(lifecycle.announce(), timeout=max(1.0, settings.replica_sync_interval * 10))
+        except (DatabaseUnavailable, TimeoutError) as error:  # the changes wait; say so once per outage
+            if not announce_failing:
+                logger.warning("replication: cannot tell the other replicas (%s); retrying", error)
+            announce_failing = True
+        else:
+            if announce_failing:
+                logger.info("replication: telling the other replicas again")
+            announce_failing = False
         finally:
             if held is not None:
                 held.release()

@@ -615,7 +615,6 @@ class LifecycleService:
         outbox = self._outbox
         if outbox is None or not outbox or self.replica is None:
             return
-        self._announcing = True
         now = time.monotonic()
         with_progress = now - self._progress_announced_at >= self.progress_announce_interval
         if with_progress:
@@ -631,6 +630,7 @@ class LifecycleService:
             for runtime_id, model_id in pairs
             if (report := self._reports.get(model_id, _NO_REPORTS).get(runtime_id)) is not None
         ]
+        self._announcing = True
         try:
             await self.store.announce(pack(self.replica, nodes, reports))
         except BaseException:
