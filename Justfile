@@ -17,6 +17,10 @@ build:
 validate file="supported_models.json":
     python -m codegen validate {{ file }}
 
+# Check every catalog entry against the Hub (HF_ENDPOINT, HF_TOKEN): repo, revision, file, size, sha256, gating; not part of check
+verify-online file="supported_models.json" *args:
+    python -m codegen verify --online {{ file }} {{ args }}
+
 # Fail with a diff if generated/ is stale; lint and type-check
 check:
     python -m codegen check
@@ -62,6 +66,10 @@ snapshot-update:
 # Catalog toolchain benchmark: validate, build and import at 1,000 and 10,000 entries
 bench-catalog:
     python bench/catalog_build.py
+
+# verify --online against the fake Hub: the real catalog, 1,000 synthetic entries, and with 200 ms of Hub latency
+bench-verify *args:
+    python bench/catalog_verify.py {{ args }}
 
 # Runtime HTTP benchmark: the hub against a bare route, and heartbeat ingestion (needs wrk)
 bench-runtime:

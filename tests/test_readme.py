@@ -24,7 +24,7 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 
 DOCS = ROOT / "docs"
-DOC_PAGES = ("commands.md", "settings.md", "http-api.md", "websocket.md", "lifecycle.md", "replicas.md")
+DOC_PAGES = ("commands.md", "settings.md", "http-api.md", "websocket.md", "lifecycle.md", "replicas.md", "catalog.md")
 
 
 def _variable_of(name: str) -> str:

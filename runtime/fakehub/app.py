@@ -2,17 +2,22 @@
 
 Routes (repo ids are ``org/name``, matched in any case):
 
-- ``GET /api/models/{repo_id}`` and ``GET /api/models/{repo_id}/revision/{revision}``: model info.
+- ``GET /api/models/{repo_id}`` and ``GET /api/models/{repo_id}/revision/{revision}``: model info
+  (``?blobs=true`` adds each file's ``size``, ``blobId`` and ``lfs``, see ``blobs``).
+- ``GET /api/models/{repo_id}/tree/{revision}[/{path}]``: the file listing (``?recursive=true``).
 - ``GET|HEAD /{repo_id}/resolve/{revision}/{path}``: a file, with ``Range`` support.
 - ``GET|PUT|DELETE /_fake/faults`` and ``GET|DELETE /_fake/stats``: the controls (see ``faults``).
 
 Revisions are ``main`` or any 40-hex commit id (every commit holds the same files); others are 404
 ``RevisionNotFound``. An unknown repo is 401 without an ``Authorization`` header and 404 with one.
+A gated repo's metadata is public; its files are 401 ``GatedRepo`` without a token and 403 with one of
+``denied_tokens``. ``drift`` faults change what a repo holds (see ``faults.Drift``) and bypass the body cache.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -23,6 +28,7 @@ from litestar.params import FromPath
 from litestar.types import ASGIApp
 
 from generated.catalog import CATALOG
+from runtime.fakehub.blobs import tree
 from runtime.fakehub.faults import ROUTE_KIND, FaultControl, Faults, Stats, fault_middleware
 from runtime.fakehub.files import FileResponse, FileSource
 from runtime.fakehub.payloads import (
@@ -30,18 +36,46 @@ from runtime.fakehub.payloads import (
     entry_not_found,
     error,
     gated,
+    gated_denied,
     model_info,
     repo_not_found,
     revision_not_found,
 )
-from runtime.fakehub.repos import Repo, RepoIndex
+from runtime.fakehub.repos import Repo, RepoIndex, fake_sha
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from generated.types import SupportedModel
+    from runtime.fakehub.faults import Drift
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
+_TRUE = frozenset({"1", "true"})
+
+
+def _drifted(repo: Repo, drifts: Sequence[Drift]) -> Repo | None:
+    """``repo`` as the drift settings leave it; None when it was deleted."""
+    files, digests = dict(repo.files), dict(repo.digests)
+    gated, mode, sha = repo.gated, repo.gated_mode, repo.sha
+    for drift in drifts:
+        if drift.deleted:
+            return None
+        if drift.file is not None and drift.file in files:
+            if drift.size is not None:
+                files[drift.file] = drift.size
+            if drift.sha256 is not None:
+                digests[drift.file] = drift.sha256
+            if drift.renamed_to is not None:
+                files[drift.renamed_to] = files.pop(drift.file)
+                if drift.file in digests:
+                    digests[drift.renamed_to] = digests.pop(drift.file)
+        if drift.gated is not None:
+            gated, mode = True, drift.gated
+        if drift.commit is not None:
+            sha = drift.commit
+        elif drift.file is not None and sha == repo.sha:
+            sha = fake_sha(f"{repo.id}@drift")  # an upstream change is a new commit on main
+    return replace(repo, files=files, digests=digests, gated=gated, gated_mode=mode, sha=sha)
 
 
 class FakeHub:
@@ -52,10 +86,21 @@ class FakeHub:
         self.repos = repos
         self.control = FaultControl()
         self.stats = Stats()
-        self._bodies: dict[tuple[str, str], bytes] = {}
+        self._bodies: dict[tuple[str, str, bool], bytes] = {}
 
     def lookup(self, repo_id: str) -> tuple[Repo, str] | None:
-        """The repo ``repo_id`` names and the id to answer with: a rename's new id serves the old repo."""
+        """The repo ``repo_id`` names (drift applied) and the id to answer with (a rename's new id: the old repo)."""
+        found = self._lookup(repo_id)
+        if found is None:
+            return None
+        repo, served = found
+        drifts = self.control.faults.drifts(repo.id)
+        if not drifts:
+            return found
+        drifted = _drifted(repo, drifts)
+        return None if drifted is None else (drifted, served)
+
+    def _lookup(self, repo_id: str) -> tuple[Repo, str] | None:
         repo = self.repos.get(repo_id)
         if repo is not None:
             return repo, repo.id
@@ -66,33 +111,68 @@ class FakeHub:
                 return source, rename.target
         return None
 
-    def model_info(self, repo_id: str, revision: str | None, *, authorized: bool) -> ASGIApp:
-        """The model-info answer for ``repo_id`` (at ``revision``)."""
+    def resolves(self, repo: Repo, revision: str) -> bool:
+        """Whether ``revision`` names a commit of ``repo``: ``main``, or any commit id unless a drift forgot them."""
+        if revision == "main":
+            return True
+        if not _COMMIT.fullmatch(revision):
+            return False
+        forgotten = any(drift.forget_revisions for drift in self.control.faults.drifts(repo.id))
+        return not forgotten or revision == repo.sha
+
+    def model_info(self, repo_id: str, revision: str | None, *, authorized: bool, blobs: bool = False) -> ASGIApp:
+        """The model-info answer for ``repo_id`` (at ``revision``; with file metadata when ``blobs``)."""
         found = self.lookup(repo_id)
         if found is None:
             return repo_not_found(authorized=authorized)
-        if revision is not None and revision != "main" and not _COMMIT.fullmatch(revision):
-            return revision_not_found(revision)
         repo, served = found
+        if revision is not None and not self.resolves(repo, revision):
+            return revision_not_found(revision)
         if revision is not None and revision != "main":
-            return Fixed(model_info(repo, repo_id=served, revision=revision))
-        body = self._bodies.get((repo.id, served))
+            return Fixed(model_info(repo, repo_id=served, revision=revision, blobs=blobs))
+        if self.control.faults.drifts(repo.id):
+            return Fixed(model_info(repo, repo_id=served, blobs=blobs))
+        body = self._bodies.get((repo.id, served, blobs))
         if body is None:
-            body = self._bodies[repo.id, served] = model_info(repo, repo_id=served)
+            body = self._bodies[repo.id, served, blobs] = model_info(repo, repo_id=served, blobs=blobs)
         return Fixed(body)
 
+    def tree(self, repo_id: str, revision: str, path: str, *, authorized: bool, recursive: bool) -> ASGIApp:
+        """The ``/tree/`` answer: a JSON array of file and directory entries."""
+        found = self.lookup(repo_id)
+        if found is None:
+            return repo_not_found(authorized=authorized)
+        repo, _ = found
+        if not self.resolves(repo, revision):
+            return revision_not_found(revision)
+        entries = tree(repo, path, recursive=recursive)
+        if entries is None:
+            return entry_not_found()
+        return Fixed(msgspec.json.encode(entries))
+
     def resolve(
-        self, repo_id: str, revision: str, path: str, *, authorized: bool, head: bool, range_header: str | None
+        self,
+        repo_id: str,
+        revision: str,
+        path: str,
+        *,
+        authorized: bool,
+        head: bool,
+        range_header: str | None,
+        authorization: str | None = None,
     ) -> ASGIApp:
         """The answer to a download of ``path`` from ``repo_id`` at ``revision``."""
         found = self.lookup(repo_id)
         if found is None:
             return repo_not_found(authorized=authorized)
         repo, served = found
-        if revision != "main" and not _COMMIT.fullmatch(revision):
+        if not self.resolves(repo, revision):
             return revision_not_found(revision)
         if repo.gated and not authorized:
             return gated(served)
+        denied = {f"Bearer {token}" for token in self.control.faults.denied_tokens}
+        if repo.gated and authorization in denied:
+            return gated_denied(served)
         size = repo.files.get(path)
         if size is None:
             return entry_not_found()
@@ -110,12 +190,16 @@ def _authorized(request: Request[Any, Any, Any]) -> bool:
     return "authorization" in request.headers
 
 
+def _blobs(request: Request[Any, Any, Any]) -> bool:
+    return request.query_params.get("blobs", "false").lower() in _TRUE
+
+
 @get("/api/models/{org:str}/{name:str}", opt={ROUTE_KIND: "api"}, operation_id="fakeModelInfo", sync_to_thread=False)
 def model_info_route(
     org: FromPath[str], name: FromPath[str], hub: NamedDependency[FakeHub], request: Request[Any, Any, Any]
 ) -> ASGIApp:
     """Model info at ``main``."""
-    return hub.model_info(f"{org}/{name}", None, authorized=_authorized(request))
+    return hub.model_info(f"{org}/{name}", None, authorized=_authorized(request), blobs=_blobs(request))
 
 
 @get(
@@ -132,7 +216,7 @@ def model_info_revision_route(
     request: Request[Any, Any, Any],
 ) -> ASGIApp:
     """Model info at a revision."""
-    return hub.model_info(f"{org}/{name}", revision, authorized=_authorized(request))
+    return hub.model_info(f"{org}/{name}", revision, authorized=_authorized(request), blobs=_blobs(request))
 
 
 @route(
@@ -158,7 +242,48 @@ def resolve_route(
         authorized=_authorized(request),
         head=request.method == HttpMethod.HEAD,
         range_header=request.headers.get("range"),
+        authorization=request.headers.get("authorization"),
     )
+
+
+def _tree(org: str, name: str, revision: str, path: str, hub: FakeHub, request: Request[Any, Any, Any]) -> ASGIApp:
+    recursive = request.query_params.get("recursive", "false").lower() in _TRUE
+    return hub.tree(f"{org}/{name}", revision, path, authorized=_authorized(request), recursive=recursive)
+
+
+@get(
+    "/api/models/{org:str}/{name:str}/tree/{revision:str}",
+    opt={ROUTE_KIND: "api"},
+    operation_id="fakeTree",
+    sync_to_thread=False,
+)
+def tree_route(
+    org: FromPath[str],
+    name: FromPath[str],
+    revision: FromPath[str],
+    hub: NamedDependency[FakeHub],
+    request: Request[Any, Any, Any],
+) -> ASGIApp:
+    """The files at the root of a revision (``?recursive=true``: all of them)."""
+    return _tree(org, name, revision, "", hub, request)
+
+
+@get(
+    "/api/models/{org:str}/{name:str}/tree/{revision:str}/{folder:path}",
+    opt={ROUTE_KIND: "api"},
+    operation_id="fakeTreeFolder",
+    sync_to_thread=False,
+)
+def tree_folder_route(
+    org: FromPath[str],
+    name: FromPath[str],
+    revision: FromPath[str],
+    folder: FromPath[str],
+    hub: NamedDependency[FakeHub],
+    request: Request[Any, Any, Any],
+) -> ASGIApp:
+    """The files in one folder of a revision."""
+    return _tree(org, name, revision, folder.lstrip("/"), hub, request)
 
 
 @get("/_fake/faults", operation_id="fakeGetFaults", sync_to_thread=False)
@@ -213,6 +338,8 @@ def create_fake_hub(
         route_handlers=[
             model_info_route,
             model_info_revision_route,
+            tree_route,
+            tree_folder_route,
             resolve_route,
             get_faults,
             put_faults,

@@ -10,7 +10,9 @@ The settings (``PUT /_fake/faults``, all optional)::
      "rename": {"from": "org/old", "to": "org/new"},  # 307 to the new id, which is then served
      "corrupt": {"offset": 1234},                  # resolve only: that byte of a file is sent flipped
      "routes": "api",                              # where the others act: "api" (default), "resolve" or "all"
-     "repos": ["org/name"]}                        # only requests for these repos (any case); absent = all
+     "repos": ["org/name"],                        # only requests for these repos (any case); absent = all
+     "drift": [{"repo": "org/name", ...}],         # upstream changes (see ``Drift``); ignore routes/repos
+     "denied_tokens": ["hf_x"]}                    # tokens a gated repo has not approved: 403 GatedRepo
 
 Per request, in this order: latency, hang, then the first of rename, rate_limit, status; then malformed or
 corrupt. Faults never touch ``/_fake/``. Every fake-Hub request is counted, faulted or not, and the last
@@ -58,6 +60,25 @@ class Corrupt(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     offset: Annotated[int, Meta(ge=0)]
 
 
+class Drift(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """``drift``: what changed upstream in ``repo`` since the catalog was written.
+
+    ``file`` names the file that ``size``, ``sha256`` and ``renamed_to`` change; ``deleted`` makes the repo
+    answer like one that does not exist; ``gated`` makes it gated; ``commit`` moves ``main`` to that commit and
+    ``forget_revisions`` makes every other commit id unknown (404 ``RevisionNotFound``), as after a force-push.
+    """
+
+    repo: str
+    file: str | None = None
+    size: Annotated[int, Meta(ge=0)] | None = None
+    sha256: Annotated[str, Meta(pattern="^[0-9a-f]{64}$")] | None = None
+    renamed_to: str | None = None
+    deleted: bool = False
+    gated: Literal["auto", "manual"] | None = None
+    commit: Annotated[str, Meta(pattern="^[0-9a-f]{40}$")] | None = None
+    forget_revisions: bool = False
+
+
 class Faults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     """The fault settings; the defaults inject nothing."""
 
@@ -70,6 +91,12 @@ class Faults(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defau
     corrupt: Corrupt | None = None
     routes: Literal["api", "resolve", "all"] = "api"
     repos: tuple[str, ...] | None = None
+    drift: tuple[Drift, ...] = ()
+    denied_tokens: tuple[str, ...] = ()
+
+    def drifts(self, repo: str) -> list[Drift]:
+        """The drift settings of ``repo`` (any case), in order."""
+        return [drift for drift in self.drift if drift.repo.casefold() == repo.casefold()]
 
     def reaches(self, repo: str) -> bool:
         """Whether ``repo`` is one the faults are limited to (or they are not limited)."""

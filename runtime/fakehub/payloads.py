@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from generated.types import ModelFormat
+from runtime.fakehub.blobs import siblings
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -94,6 +95,15 @@ def gated(repo_id: str) -> Fixed:
     return error(401, message, code="GatedRepo")
 
 
+def gated_denied(repo_id: str) -> Fixed:
+    """403 ``GatedRepo``: a token that the gated repo has not approved."""
+    message = (
+        f"Access to model {repo_id} is restricted and you are not in the authorized list. "
+        f"Visit https://huggingface.co/{repo_id} to ask for access."
+    )
+    return error(403, message, code="GatedRepo")
+
+
 def server_error(status: int) -> Fixed:
     """An injected error status with a Hub-style body."""
     if status == 500:
@@ -150,7 +160,7 @@ def _generated(repo: Repo, repo_id: str, sha: str) -> dict[str, Any]:
         "author": repo_id.partition("/")[0],
         "sha": sha,
         "lastModified": LAST_MODIFIED,
-        "gated": False,
+        "gated": repo.gated_mode or False,
         "disabled": False,
         "model-index": None,
         "config": {},
@@ -167,22 +177,32 @@ def _generated(repo: Repo, repo_id: str, sha: str) -> dict[str, Any]:
     return info
 
 
-def model_info(repo: Repo, *, repo_id: str | None = None, revision: str | None = None) -> bytes:
+def model_info(repo: Repo, *, repo_id: str | None = None, revision: str | None = None, blobs: bool = False) -> bytes:
     """The ``/api/models/{repo_id}`` body of ``repo``.
 
     Args:
         repo: The repo.
         repo_id: The id to answer with, when it differs from ``repo.id`` (a renamed repo).
         revision: A 40-hex commit asked for, which a generated body reports as its ``sha``.
+        blobs: ``?blobs=true``: each sibling also has ``blobId``, ``size`` and, for LFS files, ``lfs``.
 
     Returns:
-        The recorded body, unchanged, for a fixture repo under its own id; otherwise compact JSON.
+        The recorded body, unchanged, for a fixture repo under its own id without ``blobs``; otherwise JSON
+        (a fixture's siblings with blobs are its recorded names plus the files the fake Hub serves).
     """
     served = repo_id or repo.id
     if repo.fixture is not None:
-        if served == repo.id:
+        if served == repo.id and not blobs and repo.gated_mode is None:
             return repo.fixture
         recorded = msgspec.json.decode(repo.fixture)
         recorded.update(id=served, modelId=served, author=served.partition("/")[0])
+        if repo.gated_mode is not None:
+            recorded["gated"] = repo.gated_mode
+        if blobs:
+            names = [item["rfilename"] for item in recorded.get("siblings", ()) if isinstance(item, dict)]
+            recorded["siblings"] = siblings(repo, [*names, *repo.files], blobs=True)
         return msgspec.json.encode(recorded)
-    return msgspec.json.encode(_generated(repo, served, revision or repo.sha))
+    info = _generated(repo, served, revision or repo.sha)
+    if blobs:
+        info["siblings"] = siblings(repo, repo.files, blobs=True)
+    return msgspec.json.encode(info)

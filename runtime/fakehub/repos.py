@@ -49,7 +49,11 @@ class Repo:
     fixture: bytes | None = None
     """A recorded model-info body, served as is."""
     gated: bool = False
-    """Whether files need a token (recorded gated repos only, e.g. meta-llama)."""
+    """Whether files need a token (recorded gated repos, e.g. meta-llama, or a ``gated`` drift)."""
+    gated_mode: str | None = None
+    """The ``gated`` value a generated model info states when it is not ``false`` (``auto`` or ``manual``)."""
+    digests: dict[str, str] = field(default_factory=dict)
+    """LFS SHA-256 to state for a file instead of its content's (a catalog entry's ``sha256``, a drift)."""
 
 
 def fake_sha(repo_id: str) -> str:
@@ -144,6 +148,8 @@ class RepoIndex:
             for repo_id, path, size, content in _catalog_files(model):
                 target = repo(repo_id)
                 target.files.setdefault(path, size)
+                if path == model.recommended_filename and isinstance(model.sha256, str):
+                    target.digests.setdefault(path, model.sha256)
                 if content is not None:
                     target.contents.setdefault(path, content)
         for repo_id, sizes in (extra_files or {}).items():

@@ -22,3 +22,24 @@ def py_snapshot(snapshot):
 @pytest.fixture
 def ts_snapshot(snapshot):
     return snapshot.use_extension(TypeScriptSnapshot)
+
+
+class JsonSnapshot(SingleFileSnapshotExtension):
+    _write_mode = WriteMode.TEXT
+    file_extension = "json"
+
+
+@pytest.fixture
+def json_snapshot(snapshot):
+    return snapshot.use_extension(JsonSnapshot)
+
+
+@pytest.fixture
+def hub(server, monkeypatch):
+    """The module's own ``server`` fake Hub: no faults, counts reset, as ``HF_ENDPOINT``, online, no token."""
+    server.clear()
+    server.reset_stats()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    for name in ("HF_TOKEN", "HF_HUB_OFFLINE", "MODELHUB_HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    return server

@@ -49,19 +49,6 @@ def server():
         yield handle
 
 
-@pytest.fixture
-def hub(server):
-    server.clear()
-    server.reset_stats()
-    return server
-
-
-@pytest.fixture
-def client(hub):
-    with httpx.Client(base_url=hub.url, timeout=5) as http:
-        yield http
-
-
 def tiny_url(revision: str = "main", path: str = TINY) -> str:
     return f"/{TINY_REPO}/resolve/{revision}/{path}"
 
