@@ -6,6 +6,7 @@ so a run without faults matches; each drift fault then changes one thing upstrea
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -13,6 +14,7 @@ import time
 import pytest
 
 from codegen.cli import main
+from codegen.verify import Progress
 from runtime.fakehub import file_sha256
 from runtime.fakehub.repos import fake_sha
 from tests.fakehub import running_fake_hub
@@ -200,3 +202,23 @@ def test_verify_without_online_is_a_usage_error(capsys):
         main(["verify"])
     assert stopped.value.code == 2
     assert "--online" in capsys.readouterr().err
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_rewritten_in_place_on_a_terminal_and_plain_lines_otherwise() -> None:
+    terminal = _Terminal()
+    progress = Progress(3, terminal)
+    for _ in range(3):
+        progress.advance()
+    assert terminal.getvalue() == (
+        "\rverify: 1/3 repositories checked\rverify: 2/3 repositories checked\rverify: 3/3 repositories checked\n"
+    )
+    plain = io.StringIO()
+    progress = Progress(20, plain)
+    for _ in range(20):
+        progress.advance()
+    assert plain.getvalue().splitlines() == [f"verify: {n}/20 repositories checked" for n in range(2, 21, 2)]
